@@ -1,0 +1,35 @@
+# p2p-interview: `make run` serves with embedded defaults, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench migrate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/p2p-interview migrate
+
+run: migrate
+	$(BIN)/p2p-interview serve
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -ra $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/signaling.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache test-artifacts

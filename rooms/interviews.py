@@ -1,0 +1,243 @@
+"""Setting up interviews, finding them safely, candidates joining, and stage changes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from rooms.accounts import normalize_email
+from rooms.consents import REQUIRED, ConsentKind, Party
+from rooms.errors import InvalidInput, NotFound
+from rooms.models import Consent, Interview, InterviewEvent, Recruiter, Specialization, utcnow
+from rooms.states import InterviewState, check_transition, is_live
+
+# 32 random bytes = 256 bits, URL-safe base64 without padding: 43 characters.
+CANDIDATE_TOKEN_BYTES = 32
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+MAX_NAME_LENGTH = 200
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A validated name and email."""
+
+    name: str
+    email: str
+
+
+def validate_person(name: str, email: str, who: str) -> Person:
+    """Check a name and email typed on a form; `who` prefixes the field names."""
+    clean = " ".join((name or "").split())
+    if not clean:
+        raise InvalidInput(f"{who}_name", "Enter a name.")
+    if len(clean) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{who}_name", f"Use at most {MAX_NAME_LENGTH} characters.")
+    if any(ch in clean for ch in "<>\x00"):
+        raise InvalidInput(f"{who}_name", "A name cannot contain < or >.")
+    return Person(clean, normalize_email(email, f"{who}_email"))
+
+
+def check_consents(party: Party, given: set[ConsentKind]) -> None:
+    """Raise InvalidInput naming the first required consent that was not given."""
+    for kind in REQUIRED[party]:
+        if kind not in given:
+            raise InvalidInput(f"consent_{kind.value}", "This consent is required to continue.")
+
+
+def parse_schedule(
+    day: str, clock: str, zone: str, now: datetime | None = None
+) -> tuple[datetime, str]:
+    """A future date and time in the recruiter's time zone, as (UTC datetime, zone name)."""
+    now = now or utcnow()
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("time_zone", f"Unknown time zone {zone!r}.") from None
+    try:
+        local = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock))
+    except ValueError:
+        raise InvalidInput("scheduled_date", "Enter a date and a time.") from None
+    at = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    if at < now - timedelta(minutes=1):
+        raise InvalidInput("scheduled_date", "Choose a date and time in the future.")
+    if at > now + MAX_SCHEDULE_AHEAD:
+        raise InvalidInput("scheduled_date", "Choose a date within the next year.")
+    return at, tz.key
+
+
+async def create_interview(
+    session: AsyncSession,
+    recruiter: Recruiter,
+    specialization_id: str,
+    interviewer: Person,
+    candidate: Person,
+    interviewer_consents: dict[ConsentKind, datetime],
+    policy_version: str,
+    scheduled_at: datetime | None = None,
+    time_zone: str = "UTC",
+    ip_address: str = "",
+) -> Interview:
+    """Create an interview: now (waiting) or later (scheduled), with its candidate link."""
+    check_consents(Party.INTERVIEWER, set(interviewer_consents))
+    if await session.get(Specialization, specialization_id) is None:
+        raise InvalidInput("specialization", "Choose a specialization from the list.")
+    state = InterviewState.SCHEDULED if scheduled_at else InterviewState.WAITING
+    interview = Interview(
+        recruiter_id=recruiter.id,
+        specialization_id=specialization_id,
+        state=state,
+        interviewer_name=interviewer.name,
+        interviewer_email=interviewer.email,
+        candidate_name=candidate.name,
+        candidate_email=candidate.email,
+        candidate_token=secrets.token_urlsafe(CANDIDATE_TOKEN_BYTES),
+        scheduled_at=scheduled_at,
+        time_zone=time_zone,
+    )
+    session.add(interview)
+    await session.flush()
+    for kind, given_at in interviewer_consents.items():
+        session.add(
+            Consent(
+                interview_id=interview.id,
+                party=Party.INTERVIEWER.value,
+                kind=kind.value,
+                policy_version=policy_version,
+                given_at=given_at,
+                ip_address=ip_address,
+            )
+        )
+    session.add(
+        InterviewEvent(interview_id=interview.id, kind="created", data={"state": state.value})
+    )
+    await session.flush()
+    return interview
+
+
+def _with_details() -> Any:
+    return (
+        selectinload(Interview.specialization),
+        selectinload(Interview.consents),
+        selectinload(Interview.recruiter),
+    )
+
+
+async def get_for_recruiter(
+    session: AsyncSession, recruiter_id: int, interview_id: int
+) -> Interview:
+    """The recruiter's own interview; someone else's looks exactly like a missing one."""
+    interview = await session.scalar(
+        select(Interview)
+        .where(Interview.id == interview_id, Interview.recruiter_id == recruiter_id)
+        .options(*_with_details())
+    )
+    if interview is None:
+        raise NotFound("interview")
+    return interview
+
+
+async def get_by_candidate_token(session: AsyncSession, token: str) -> Interview:
+    """The interview behind a candidate link; malformed or unknown tokens are NotFound."""
+    if not token or not _TOKEN_RE.match(token):
+        raise NotFound("candidate link")
+    interview = await session.scalar(
+        select(Interview).where(Interview.candidate_token == token).options(*_with_details())
+    )
+    if interview is None:
+        raise NotFound("candidate link")
+    return interview
+
+
+async def list_for_recruiter(session: AsyncSession, recruiter_id: int) -> list[Interview]:
+    """The recruiter's interviews, newest first."""
+    rows = await session.scalars(
+        select(Interview)
+        .where(Interview.recruiter_id == recruiter_id)
+        .options(selectinload(Interview.specialization))
+        .order_by(Interview.created_at.desc(), Interview.id.desc())
+    )
+    return list(rows)
+
+
+def consents_given(interview: Interview, party: Party) -> set[ConsentKind]:
+    return {ConsentKind(c.kind) for c in interview.consents if c.party == party.value}
+
+
+def candidate_ready_to_join(interview: Interview) -> bool:
+    """True once the candidate has given every consent their side needs."""
+    return set(REQUIRED[Party.CANDIDATE]) <= consents_given(interview, Party.CANDIDATE)
+
+
+async def transition(
+    session: AsyncSession,
+    interview: Interview,
+    target: InterviewState,
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> InterviewEvent:
+    """Move the interview to `target` (or IllegalTransition), storing the change on its timeline."""
+    now = now or utcnow()
+    current = InterviewState(interview.state)
+    check_transition(current, target)
+    interview.state = target
+    if target is InterviewState.PLAN:
+        interview.started_at = now
+    if target is InterviewState.COMPLETED:
+        interview.ended_at = now
+    event = InterviewEvent(
+        interview_id=interview.id,
+        at=now,
+        kind="state",
+        data={"from": current.value, "to": target.value, **(data or {})},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def open_waiting_room(session: AsyncSession, interview: Interview) -> None:
+    """A scheduled interview becomes waiting when either side opens it."""
+    if InterviewState(interview.state) is InterviewState.SCHEDULED:
+        await transition(session, interview, InterviewState.WAITING)
+
+
+async def candidate_joins(
+    session: AsyncSession,
+    interview: Interview,
+    given: set[ConsentKind],
+    policy_version: str,
+    ip_address: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Store the candidate's consents (required) and the time they joined."""
+    if not is_live(InterviewState(interview.state)):
+        raise NotFound("candidate link")
+    check_consents(Party.CANDIDATE, given)
+    now = now or utcnow()
+    already = consents_given(interview, Party.CANDIDATE)
+    for kind in REQUIRED[Party.CANDIDATE]:
+        if kind not in already:
+            consent = Consent(
+                interview_id=interview.id,
+                party=Party.CANDIDATE.value,
+                kind=kind.value,
+                policy_version=policy_version,
+                given_at=now,
+                ip_address=ip_address,
+            )
+            session.add(consent)
+            interview.consents.append(consent)
+    if interview.candidate_joined_at is None:
+        interview.candidate_joined_at = now
+    await open_waiting_room(session, interview)
+    session.add(InterviewEvent(interview_id=interview.id, at=now, kind="candidate_joined", data={}))
+    await session.flush()

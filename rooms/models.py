@@ -1,0 +1,209 @@
+"""SQLAlchemy models of the domain: who interviews whom, on what, and what happened."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from rooms.states import InterviewState
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (SQLite has no time zones) and always returns aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Recruiter(Base):
+    """A signed-in user who sets up and conducts interviews."""
+
+    __tablename__ = "recruiters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    interviews: Mapped[list[Interview]] = relationship(back_populates="recruiter")
+
+
+class PasswordSetupLink(Base):
+    """A single-use, expiring link that lets a recruiter set a password; only its hash is kept."""
+
+    __tablename__ = "password_setup_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recruiter_id: Mapped[int] = mapped_column(ForeignKey("recruiters.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    recruiter: Mapped[Recruiter] = relationship()
+
+
+class Specialization(Base):
+    """An interview technology, e.g. "Python backend", with its topics and questions."""
+
+    __tablename__ = "specializations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    topics: Mapped[list[Topic]] = relationship(
+        back_populates="specialization", order_by="Topic.position", cascade="all, delete-orphan"
+    )
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="specialization", order_by="Question.position", cascade="all, delete-orphan"
+    )
+
+
+class Topic(Base):
+    """A discussion topic of the Interview plan."""
+
+    __tablename__ = "topics"
+    __table_args__ = (UniqueConstraint("specialization_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    specialization_id: Mapped[str] = mapped_column(
+        ForeignKey("specializations.id", ondelete="CASCADE")
+    )
+    slug: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    specialization: Mapped[Specialization] = relationship(back_populates="topics")
+
+
+class Question(Base):
+    """A technical question with what the recruiter needs to judge the answer."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    specialization_id: Mapped[str] = mapped_column(
+        ForeignKey("specializations.id", ondelete="CASCADE")
+    )
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    difficulty: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    alternative: Mapped[str] = mapped_column(Text)
+    expected_answer: Mapped[str] = mapped_column(Text)
+    key_points: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    specialization: Mapped[Specialization] = relationship(back_populates="questions")
+
+
+class Interview(Base):
+    """One meeting between a recruiter and a candidate, from setup to results."""
+
+    __tablename__ = "interviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recruiter_id: Mapped[int] = mapped_column(ForeignKey("recruiters.id", ondelete="CASCADE"))
+    specialization_id: Mapped[str] = mapped_column(ForeignKey("specializations.id"))
+    state: Mapped[InterviewState] = mapped_column(String(16), default=InterviewState.WAITING)
+    interviewer_name: Mapped[str] = mapped_column(String(200))
+    interviewer_email: Mapped[str] = mapped_column(String(320))
+    candidate_name: Mapped[str] = mapped_column(String(200))
+    candidate_email: Mapped[str] = mapped_column(String(320))
+    candidate_token: Mapped[str] = mapped_column(String(64), unique=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    question_count: Mapped[int] = mapped_column(Integer, default=10)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    candidate_joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    recruiter: Mapped[Recruiter] = relationship(back_populates="interviews")
+    specialization: Mapped[Specialization] = relationship()
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="interview", cascade="all, delete-orphan", order_by="Consent.id"
+    )
+    events: Mapped[list[InterviewEvent]] = relationship(
+        back_populates="interview", cascade="all, delete-orphan", order_by="InterviewEvent.id"
+    )
+
+
+class Consent(Base):
+    """A consent given by the interviewer or the candidate, with its time and policy version."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("interview_id", "party", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"))
+    party: Mapped[str] = mapped_column(String(16))  # interviewer | candidate
+    kind: Mapped[str] = mapped_column(String(32))  # see rooms.consents.ConsentKind
+    policy_version: Mapped[str] = mapped_column(String(32))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+
+    interview: Mapped[Interview] = relationship(back_populates="consents")
+
+
+class InterviewEvent(Base):
+    """The interview's timeline: each state change and stage event with its wall-clock time.
+
+    Recordings store their own start times, so an event's offset into a recording is
+    `event.at - recording.started_at`.
+    """
+
+    __tablename__ = "interview_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    interview: Mapped[Interview] = relationship(back_populates="events")

@@ -1,0 +1,1 @@
+"""The WebSocket hub: rooms, presence, relaying WebRTC signaling and interview events."""

@@ -1,0 +1,281 @@
+"""The WebSocket hub: puts each page in its interview's room, tracks presence, relays messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy.orm import selectinload
+
+from rooms.db import SessionMaker
+from rooms.errors import NotFound
+from rooms.interviews import candidate_ready_to_join, get_by_candidate_token, get_for_recruiter
+from rooms.models import Interview
+from rooms.states import InterviewState, is_live
+from signaling import protocol
+from signaling.bus import Bus
+from signaling.presence import PRESENCE_TTL_S, PresenceStore
+
+log = logging.getLogger(__name__)
+
+# WebSocket close code 1013: "try again later", sent when the node is at its connection cap.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+@dataclass
+class Peer:
+    """One connected page."""
+
+    id: str
+    ws: web.WebSocketResponse
+    recruiter_id: int | None
+    role: str = ""
+    room: str = ""
+    interview_id: int = 0
+    ready: bool = False
+
+    def info(self) -> dict[str, Any]:
+        return {"role": self.role, "ready": self.ready}
+
+
+@dataclass
+class _Room:
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+
+def channel_for(interview_id: int) -> str:
+    return f"p2pi:room:{interview_id}"
+
+
+def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The presence message every page of a room receives."""
+    roles = [info.get("role") for info in peers.values()]
+    return {
+        "type": "presence",
+        "recruiter": {"connected": "recruiter" in roles},
+        "candidate": {
+            "connected": "candidate" in roles,
+            "ready": any(i.get("role") == "candidate" and i.get("ready") for i in peers.values()),
+        },
+    }
+
+
+class Hub:
+    """Rooms of this node's peers, kept in step with other nodes through the bus."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        presence: PresenceStore,
+        sessions: SessionMaker,
+        max_connections: int = 15_000,
+    ) -> None:
+        self.bus = bus
+        self.presence = presence
+        self.sessions = sessions
+        self.max_connections = max_connections
+        self._rooms: dict[str, _Room] = {}
+        self._peers: dict[str, Peer] = {}
+        self._handlers: dict[str, Any] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self._peers)
+
+    async def start(self) -> None:
+        self._refresher = asyncio.create_task(self._refresh_presence(), name="presence-refresh")
+
+    async def stop(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        for peer in list(self._peers.values()):
+            await peer.ws.close(code=1001, message=b"server shutting down")
+
+    async def serve(self, request: web.Request, recruiter_id: int | None) -> web.WebSocketResponse:
+        """Run one page's WebSocket until it closes."""
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_MESSAGE_BYTES + 1024)
+        await ws.prepare(request)
+        if len(self._peers) >= self.max_connections:
+            await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"server busy, try again")
+            return ws
+        peer = Peer(id=secrets.token_urlsafe(9), ws=ws, recruiter_id=recruiter_id)
+        self._peers[peer.id] = peer
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._receive(peer, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await self._send(peer, protocol.error("bad_message", "Send text frames."))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            del self._peers[peer.id]
+            await self._leave(peer)
+        return ws
+
+    async def _receive(self, peer: Peer, raw: str) -> None:
+        try:
+            message = protocol.parse(raw)
+            if isinstance(message, protocol.Ping):
+                await self._send(peer, {"type": "pong"})
+            elif isinstance(message, protocol.Join):
+                await self._join(peer, message)
+            elif not peer.room:
+                raise protocol.ProtocolError("not_joined", "Send a join message first.")
+            elif isinstance(message, protocol.Ready):
+                await self._ready(peer)
+            else:
+                await self._relay(peer, message.model_dump(exclude_none=False))
+        except protocol.ProtocolError as exc:
+            await self._send(peer, exc.as_message())
+        except Exception:
+            log.exception("signaling message failed")
+            await self._send(peer, protocol.error("internal", "The server could not handle that."))
+
+    async def _join(self, peer: Peer, message: protocol.Join) -> None:
+        if peer.room:
+            raise protocol.ProtocolError("already_joined", "This connection is already in a room.")
+        async with self.sessions() as session:
+            try:
+                if message.role == "recruiter":
+                    if peer.recruiter_id is None:
+                        raise protocol.ProtocolError(
+                            "forbidden", "Sign in to join as the recruiter."
+                        )
+                    if message.interview is None:
+                        raise protocol.ProtocolError("bad_message", "Say which interview to join.")
+                    interview = await get_for_recruiter(
+                        session, peer.recruiter_id, message.interview
+                    )
+                else:
+                    interview = await get_by_candidate_token(session, message.token or "")
+            except NotFound:
+                raise protocol.ProtocolError("not_found", "No such interview.") from None
+        if not is_live(InterviewState(interview.state)):
+            raise protocol.ProtocolError("ended", "This interview has ended.")
+        peer.role = message.role
+        peer.interview_id = interview.id
+        peer.room = channel_for(interview.id)
+        room = self._rooms.get(peer.room)
+        if room is None:
+            room = self._rooms[peer.room] = _Room()
+            handler = self._make_handler(peer.room)
+            self._handlers[peer.room] = handler
+            await self.bus.subscribe(peer.room, handler)
+        room.peers[peer.id] = peer
+        await self.presence.put(peer.room, peer.id, peer.info())
+        peers = await self.presence.peers(peer.room)
+        await self._send(
+            peer,
+            {
+                "type": "joined",
+                "peer": peer.id,
+                "role": peer.role,
+                "interview": interview.id,
+                "state": interview.state,
+                "presence": summarize(peers),
+            },
+        )
+        await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+
+    async def _ready(self, peer: Peer) -> None:
+        if peer.role != "candidate":
+            raise protocol.ProtocolError("not_allowed", "Only the candidate sends ready.")
+        async with self.sessions() as session:
+            interview = await session.get(
+                Interview, peer.interview_id, options=[selectinload(Interview.consents)]
+            )
+            if interview is None or not is_live(InterviewState(interview.state)):
+                raise protocol.ProtocolError("ended", "This interview has ended.")
+            if not candidate_ready_to_join(interview):
+                raise protocol.ProtocolError(
+                    "consent_required", "Give both consents and click Join first."
+                )
+        peer.ready = True
+        await self.presence.put(peer.room, peer.id, peer.info())
+        await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+
+    async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:
+        message["from"] = peer.id
+        await self.bus.publish(peer.room, {"kind": "relay", "from": peer.id, "message": message})
+
+    async def _leave(self, peer: Peer) -> None:
+        if not peer.room:
+            return
+        room = self._rooms.get(peer.room)
+        if room:
+            room.peers.pop(peer.id, None)
+        try:
+            await self.presence.remove(peer.room, peer.id)
+            await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+        except Exception:
+            log.exception("could not record that a peer left")
+        if room is not None and not room.peers:
+            del self._rooms[peer.room]
+            handler = self._handlers.pop(peer.room)
+            await self.bus.unsubscribe(peer.room, handler)
+
+    def _make_handler(self, room_name: str) -> Any:
+        async def handle(envelope: dict[str, Any]) -> None:
+            room = self._rooms.get(room_name)
+            if room is None:
+                return
+            kind = envelope.get("kind")
+            if kind == "presence":
+                summary = summarize(await self.presence.peers(room_name))
+                for peer in list(room.peers.values()):
+                    await self._send(peer, summary)
+            elif kind == "relay":
+                message = envelope["message"]
+                target = message.get("to")
+                for peer in list(room.peers.values()):
+                    if peer.id == envelope.get("from"):
+                        continue
+                    if target and peer.id != target:
+                        continue
+                    await self._send(peer, message)
+            elif kind == "event":
+                for peer in list(room.peers.values()):
+                    roles = envelope.get("roles")
+                    if roles and peer.role not in roles:
+                        continue
+                    await self._send(peer, envelope["message"])
+
+        return handle
+
+    async def publish_event(
+        self, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None
+    ) -> None:
+        """Tell every page of the interview (on any node) that something happened."""
+        await self.bus.publish(
+            channel_for(interview_id),
+            {
+                "kind": "event",
+                "roles": roles,
+                "message": {"type": "event", "name": name, "data": data},
+            },
+        )
+
+    async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
+        if peer.ws.closed:
+            return
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await peer.ws.send_json(message)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_TTL_S / 3)
+            for peer in list(self._peers.values()):
+                if peer.room:
+                    try:
+                        await self.presence.put(peer.room, peer.id, peer.info())
+                    except Exception:
+                        log.exception("presence refresh failed")

@@ -1,0 +1,1 @@
+"""The aiohttp application: pages, forms, sessions, CSRF, email, and the composition root."""

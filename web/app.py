@@ -1,0 +1,149 @@
+"""The composition root: builds the application and its parts from Settings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+import jinja2
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp_session import setup as setup_sessions
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from aiohttp_session.redis_storage import RedisStorage
+
+from rooms.db import make_engine, make_sessionmaker
+from signaling.bus import Bus, MemoryBus, RedisBus
+from signaling.hub import Hub
+from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
+from web import account, candidate, interviews, pages, setup
+from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
+from web.mail import Mailer, OutboxMailer, SmtpMailer
+from web.pages import error_middleware
+from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from web.security import csrf_middleware, csrf_token, recruiter_id
+from web.settings import Settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def secret_key(settings: Settings) -> bytes:
+    """32 bytes for cookie encryption, from SECRET_KEY or a key file made on first run."""
+    secret = settings.secret_key
+    if not secret:
+        path = settings.data_dir / "secret_key"
+        if not path.exists():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        secret = path.read_text().strip()
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_starttls,
+            settings.smtp_tls,
+        )
+    return OutboxMailer(settings.outbox_dir)
+
+
+async def _context(request: web.Request) -> dict[str, object]:
+    return {
+        "csrf_token": await csrf_token(request),
+        "signed_in": await recruiter_id(request) is not None,
+    }
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """The signaling WebSocket; only pages of this site may open it."""
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc not in {request.host, urlsplit(request.app[SETTINGS].public_url).netloc}:
+        raise web.HTTPForbidden(text="WebSocket connections are accepted only from this site.")
+    return await request.app[HUB].serve(request, await recruiter_id(request))
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: object) -> web.StreamResponse:
+    response = await handler(request)  # type: ignore[operator]
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The whole service for one node, wired from settings."""
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[headers_middleware])
+    app[SETTINGS] = settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    engine = make_engine(settings.effective_database_url)
+    app[SESSIONS] = make_sessionmaker(engine)
+    redis_client = (
+        aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=50, timeout=10
+            )
+        )
+        if settings.redis_url
+        else None
+    )
+    bus: Bus = RedisBus(redis_client) if redis_client else MemoryBus()
+    presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
+    limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
+    app[HUB] = Hub(bus, presence, app[SESSIONS])
+    app[LIMITER] = limiter
+    app[MAILER] = make_mailer(settings)
+
+    key = secret_key(settings)
+    cookie = {"cookie_name": "p2pi_session", "httponly": True, "samesite": "Lax", "secure": settings.secure_cookies, "max_age": 7 * 24 * 3600}
+    storage = (
+        RedisStorage(redis_client, key_factory=lambda: secrets.token_urlsafe(24), **cookie)
+        if redis_client
+        else EncryptedCookieStorage(key, **cookie)
+    )
+    setup_sessions(app, storage)
+    app.middlewares.append(error_middleware)
+    app.middlewares.append(csrf_middleware)
+
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        context_processors=[_context],
+        autoescape=True,
+    )
+    app.router.add_static("/static", HERE / "static", name="static")
+    app.router.add_get("/ws", websocket, name="ws")
+    for module in (pages, account, setup, interviews, candidate):
+        app.router.add_routes(module.routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await app[HUB].start()
+        yield
+        await app[HUB].stop()
+        await bus.close()
+        if redis_client is not None:
+            await redis_client.aclose()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,117 @@
+"""The command line: `p2p-interview serve | migrate | create-recruiter | bank ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rooms import accounts
+from rooms.bank import BankInvalid, bundled_banks, dump_bank, import_banks, load_banks
+from rooms.db import make_engine, make_sessionmaker
+from rooms.errors import InvalidInput
+from rooms.migrate import upgrade
+from web.settings import Settings, SettingsError
+
+
+async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the schema up to date and load the bundled question bank."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    banks = bundled_banks()
+    asyncio.run(_with_session(settings, lambda s: import_banks(s, banks)))
+    print(f"database ready; {len(banks)} specializations loaded")
+
+
+def serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from web.app import create_app
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="p2p-interview", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="run the web server")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--migrate", action="store_true", help="migrate before serving")
+    commands.add_parser("migrate", help="create or upgrade the database, load the bank")
+    create = commands.add_parser("create-recruiter", help="create a recruiter account")
+    create.add_argument("email")
+    create.add_argument("--password", help="omit to be asked (or set P2PI_PASSWORD)")
+    bank = commands.add_parser("bank", help="question bank: validate, import, export")
+    bank_commands = bank.add_subparsers(dest="bank_command", required=True)
+    validate = bank_commands.add_parser("validate", help="check YAML files, report line and field")
+    validate.add_argument("files", nargs="*", type=Path)
+    imp = bank_commands.add_parser("import", help="load YAML files into the database")
+    imp.add_argument("files", nargs="*", type=Path)
+    exp = bank_commands.add_parser("export", help="write the bundled banks as YAML to a folder")
+    exp.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        if args.host or args.port:
+            settings = Settings(**{**settings.__dict__, "host": args.host or settings.host, "port": args.port or settings.port})
+        if args.migrate:
+            migrate(settings)
+        serve(settings)
+    elif args.command == "migrate":
+        migrate(settings)
+    elif args.command == "create-recruiter":
+        password = args.password or os.environ.get("P2PI_PASSWORD") or getpass.getpass("Password: ")
+        try:
+            recruiter = asyncio.run(
+                _with_session(settings, lambda s: accounts.create_recruiter(s, args.email, password))
+            )
+        except InvalidInput as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"recruiter {recruiter.email} created")
+    elif args.command == "bank":
+        files = args.files if getattr(args, "files", None) else None
+        try:
+            banks = load_banks(files) if files else bundled_banks()
+        except BankInvalid as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 1
+        if args.bank_command == "validate":
+            for b in banks:
+                print(f"{b.source}: ok, {len(b.topics)} topics, {len(b.questions)} questions")
+        elif args.bank_command == "import":
+            asyncio.run(_with_session(settings, lambda s: import_banks(s, banks)))
+            print(f"imported {len(banks)} specializations")
+        else:
+            args.folder.mkdir(parents=True, exist_ok=True)
+            for b in banks:
+                (args.folder / f"{b.id}.yaml").write_text(dump_bank(b), encoding="utf-8")
+            print(f"exported {len(banks)} banks to {args.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The recruiter's interviews: the list, the waiting room, and starting the interview."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_session import get_session
+from sqlalchemy import select
+
+from rooms.interviews import get_for_recruiter, list_for_recruiter, open_waiting_room, transition
+from rooms.models import Interview, Topic
+from rooms.states import IllegalTransition, InterviewState
+from signaling.hub import channel_for, summarize
+from web.invitations import candidate_link, local_time_text
+from web.keys import HUB, SESSIONS
+from web.security import recruiter_id
+
+routes = web.RouteTableDef()
+
+
+async def _require_recruiter(request: web.Request) -> int:
+    rid = await recruiter_id(request)
+    if rid is None:
+        raise web.HTTPSeeOther(f"/signin?next={request.path}")
+    return rid
+
+
+def _interview_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+@routes.get("/interviews", name="interviews")
+async def interview_list(request: web.Request) -> web.Response:
+    rid = await _require_recruiter(request)
+    async with request.app[SESSIONS]() as session:
+        interviews = await list_for_recruiter(session, rid)
+    rows = [
+        {
+            "interview": i,
+            "link": candidate_link(request.app, i),
+            "when": local_time_text(i) if i.scheduled_at else f"{i.created_at:%Y-%m-%d %H:%M} UTC",
+        }
+        for i in interviews
+    ]
+    return aiohttp_jinja2.render_template("interviews.html", request, {"rows": rows})
+
+
+@routes.get("/interviews/{id}", name="interview")
+async def interview_page(request: web.Request) -> web.Response:
+    """The waiting room before the start; the Interview plan after it."""
+    rid = await _require_recruiter(request)
+    async with request.app[SESSIONS].begin() as session:
+        interview = await get_for_recruiter(session, rid, _interview_id(request))
+        state = InterviewState(interview.state)
+        topics: list[Topic] = []
+        if state is not InterviewState.SCHEDULED and state is not InterviewState.WAITING:
+            topics = list(
+                await session.scalars(
+                    select(Topic)
+                    .where(Topic.specialization_id == interview.specialization_id)
+                    .order_by(Topic.position)
+                )
+            )
+    flash = (await get_session(request)).pop("flash", None)
+    peers = await request.app[HUB].presence.peers(channel_for(interview.id))
+    context = {
+        "interview": interview,
+        "state": state.value,
+        "link": candidate_link(request.app, interview),
+        "scheduled_text": local_time_text(interview) if interview.scheduled_at else "",
+        "topics": topics,
+        "flash": flash,
+        "candidate_ready": summarize(peers)["candidate"]["ready"],
+    }
+    template = "waiting.html" if state in (InterviewState.SCHEDULED, InterviewState.WAITING) else "plan.html"
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+@routes.post("/interviews/{id}/start", name="start_interview")
+async def start_interview(request: web.Request) -> web.Response:
+    """ "Start interview": only once the candidate has joined; opens the Interview plan."""
+    rid = await _require_recruiter(request)
+    async with request.app[SESSIONS].begin() as session:
+        interview: Interview = await get_for_recruiter(session, rid, _interview_id(request))
+        await open_waiting_room(session, interview)
+        if interview.candidate_joined_at is None:
+            raise web.HTTPConflict(
+                text=f"Candidate {interview.candidate_name} has not joined yet. "
+                "Start the interview once they are ready and waiting."
+            )
+        try:
+            await transition(session, interview, InterviewState.PLAN)
+        except IllegalTransition as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+    await request.app[HUB].publish_event(interview.id, "state", {"state": InterviewState.PLAN.value})
+    raise web.HTTPSeeOther(f"/interviews/{interview.id}")

@@ -1,0 +1,17 @@
+"""Typed keys for the application-wide objects the composition root puts on the app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rooms.db import SessionMaker
+from signaling.hub import Hub
+from web.mail import Mailer
+from web.ratelimit import RateLimiter
+from web.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("db_sessions", SessionMaker)
+HUB = web.AppKey("hub", Hub)
+MAILER = web.AppKey("mailer", Mailer)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)

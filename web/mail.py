@@ -1,0 +1,160 @@
+"""Outgoing email: through SMTP when configured, else written to the log and an outbox folder."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+log = logging.getLogger(__name__)
+
+SETUP_SUBJECT = "Access to your test interview on p2p-interview"
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class OutboxMailer:
+    """No SMTP server: each message is logged and saved as an .eml file for the operator."""
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+
+    async def send(self, message: EmailMessage) -> None:
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        name = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
+        path = self.outbox / name
+        await asyncio.to_thread(path.write_bytes, bytes(message))
+        body = message.get_body(("plain",))
+        text = body.get_content() if body else ""
+        log.info(
+            "email to %s, subject %r (saved to %s):\n%s", message["To"], message["Subject"], path, text
+        )
+
+
+class SmtpMailer:
+    """Real delivery through aiosmtplib."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str = "",
+        password: str = "",
+        starttls: bool = False,
+        use_tls: bool = False,
+    ) -> None:
+        self.host, self.port = host, port
+        self.username, self.password = username or None, password or None
+        self.starttls, self.use_tls = starttls, use_tls
+
+    async def send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            use_tls=self.use_tls,
+            timeout=20,
+        )
+
+
+def _base(sender: str, to: str, subject: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Message-ID"] = make_msgid(domain="p2p-interview")
+    return message
+
+
+def password_setup_email(sender: str, to: str, link: str) -> EmailMessage:
+    """The email with the single-use password-setup link."""
+    message = _base(sender, to, SETUP_SUBJECT)
+    message.set_content(
+        "Hello,\n\n"
+        "Follow this link to create your password and sign in to p2p-interview:\n\n"
+        f"{link}\n\n"
+        "The link works once and expires in 24 hours. If you did not ask for it, ignore this email.\n"
+    )
+    return message
+
+
+def _ics_escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    )
+
+
+def invitation_ics(
+    uid: str, start: datetime, summary: str, description: str, url: str, organizer: str
+) -> str:
+    """An iCalendar (RFC 5545) event for the interview, 1 hour long, in UTC."""
+    stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%SZ")
+    fmt = "%Y%m%dT%H%M%SZ"
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//p2p-interview//EN",
+        "METHOD:REQUEST",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{stamp}",
+        f"DTSTART:{start.strftime(fmt)}",
+        f"DTEND:{(start + timedelta(hours=1)).strftime(fmt)}",
+        f"SUMMARY:{_ics_escape(summary)}",
+        f"DESCRIPTION:{_ics_escape(description)}",
+        f"URL:{url}",
+        f"ORGANIZER:mailto:{organizer}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def invitation_email(
+    sender: str,
+    to: str,
+    candidate_name: str,
+    interviewer_name: str,
+    interviewer_email: str,
+    specialization: str,
+    start: datetime,
+    local_time: str,
+    link: str,
+    uid: str,
+) -> EmailMessage:
+    """The candidate's invitation with the interview link and an .ics attachment."""
+    message = _base(sender, to, f"Your {specialization} interview on p2p-interview")
+    message["Reply-To"] = interviewer_email
+    message.set_content(
+        f"Hello {candidate_name},\n\n"
+        f"{interviewer_name} invites you to a {specialization} interview on {local_time}.\n\n"
+        f"Join from this link at that time (Chrome, Edge or Firefox; allow camera and microphone):\n"
+        f"{link}\n\n"
+        "The calendar invitation is attached.\n"
+    )
+    ics = invitation_ics(
+        uid,
+        start,
+        f"{specialization} interview with {interviewer_name}",
+        f"Join: {link}",
+        link,
+        interviewer_email,
+    )
+    message.add_attachment(
+        ics.encode(), maintype="text", subtype="calendar", filename="interview.ics",
+        params={"method": "REQUEST"},
+    )
+    return message

@@ -1,0 +1,69 @@
+"""Pages anyone may see: Welcome, Privacy Policy, health check; and the error pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from rooms.errors import NotFound
+from web.keys import SETTINGS
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+@routes.get("/", name="welcome")
+@aiohttp_jinja2.template("welcome.html")
+async def welcome(request: web.Request) -> dict[str, object]:
+    return {}
+
+
+@routes.get("/privacy", name="privacy")
+@aiohttp_jinja2.template("privacy.html")
+async def privacy(request: web.Request) -> dict[str, object]:
+    return {"version": request.app[SETTINGS].privacy_policy_version}
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "error.html", request, {"title": title, "message": message}, status=status
+    )
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure becomes a clear page (or JSON for API calls), never a stack trace."""
+    wants_json = request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+    try:
+        return await handler(request)
+    except NotFound:
+        status, title, message = 404, "Not found", "This page does not exist, or it is not yours."
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status = exc.status
+        title = exc.reason
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
+        if status == 404:
+            message = "This page does not exist, or it is not yours."
+        if status == 413:
+            message = "That request is too large."
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        status, title = 500, "Something went wrong"
+        message = "The server could not complete this request. Nothing you entered was lost; try again."
+    if wants_json:
+        return web.json_response({"error": title, "message": message}, status=status)
+    return error_page(request, status, title, message or title)

@@ -1,0 +1,130 @@
+"""Every setting of the service, read from the environment in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration; `from_env` is the only place that reads it."""
+
+    data_dir: Path = Path("var")
+    """Where embedded defaults keep their files: SQLite database, outbox, recordings."""
+
+    database_url: str = ""
+    """SQLAlchemy async URL. Empty: SQLite at `<data_dir>/p2p-interview.db`."""
+
+    redis_url: str = ""
+    """Redis for the message bus, presence, sessions and rate limits across nodes. Empty: in-memory."""
+
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL that links in emails and on the waiting page point to."""
+
+    secret_key: str = ""
+    """Secret for session cookies (any length). Empty: generated once into `<data_dir>/secret_key`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    smtp_host: str = ""
+    """SMTP server. Empty: emails are written to the log and to `<data_dir>/outbox/`."""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    mail_from: str = "p2p-interview <no-reply@localhost>"
+
+    ice_servers: list[dict[str, object]] = field(default_factory=list)
+    """RTCIceServer dicts handed to browsers and the server peer. Empty: host candidates only."""
+    turn_secret: str = ""
+    """coturn `static-auth-secret`; when set, TURN entries get time-limited REST credentials."""
+
+    transcription_engine: str = "faster-whisper"
+    """faster-whisper | openai-whisper | openai."""
+    scorer: str = "local"
+    """local | llm."""
+
+    privacy_policy_version: str = "2026-11-01"
+    """Stored with every consent so a later policy change is traceable."""
+
+    secure_cookies: bool = False
+    """Mark cookies Secure (set when the service is behind HTTPS)."""
+
+    signin_attempts_per_15min: int = 5
+    setup_requests_per_hour: int = 3
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'p2p-interview.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see the README's table)."""
+        env = os.environ if env is None else env
+        get = env.get
+        try:
+            ice = json.loads(get("ICE_SERVERS", "[]") or "[]")
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"ICE_SERVERS is not valid JSON: {exc}") from exc
+        if not isinstance(ice, list) or not all(isinstance(s, dict) and "urls" in s for s in ice):
+            raise SettingsError('ICE_SERVERS must be a JSON list like [{"urls": "stun:host:3478"}]')
+        try:
+            port = int(get("PORT", "8080"))
+            smtp_port = int(get("SMTP_PORT", "587"))
+        except ValueError as exc:
+            raise SettingsError(f"PORT and SMTP_PORT must be integers: {exc}") from exc
+        engine = get("TRANSCRIPTION_ENGINE", "faster-whisper")
+        if engine not in {"faster-whisper", "openai-whisper", "openai"}:
+            raise SettingsError(
+                f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper, openai-whisper or openai"
+            )
+        scorer = get("SCORER", "local")
+        if scorer not in {"local", "llm"}:
+            raise SettingsError(f"SCORER={scorer!r}: use local or llm")
+        public_url = get("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/")
+        return cls(
+            data_dir=Path(get("DATA_DIR", "var")),
+            database_url=get("DATABASE_URL", ""),
+            redis_url=get("REDIS_URL", ""),
+            public_url=public_url,
+            secret_key=get("SECRET_KEY", ""),
+            host=get("HOST", "127.0.0.1"),
+            port=port,
+            smtp_host=get("SMTP_HOST", ""),
+            smtp_port=smtp_port,
+            smtp_username=get("SMTP_USERNAME", ""),
+            smtp_password=get("SMTP_PASSWORD", ""),
+            smtp_starttls=_bool(get("SMTP_STARTTLS", "false")),
+            smtp_tls=_bool(get("SMTP_TLS", "false")),
+            mail_from=get("MAIL_FROM", cls.mail_from),
+            ice_servers=ice,
+            turn_secret=get("TURN_SECRET", ""),
+            transcription_engine=engine,
+            scorer=scorer,
+            secure_cookies=_bool(get("SECURE_COOKIES", "false"))
+            or public_url.startswith("https://"),
+        )

@@ -1,0 +1,236 @@
+"""Meeting setup, steps 1-4 of the guide: specialization, your details, candidate, mode."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import Session, get_session
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from rooms.consents import LABELS, REQUIRED, ConsentKind, Party
+from rooms.errors import InvalidInput
+from rooms.interviews import Person, create_interview, parse_schedule, validate_person
+from rooms.models import Recruiter, Specialization, utcnow
+from web.forms import read_form, render_form
+from web.invitations import send_invitation
+from web.keys import SESSIONS, SETTINGS
+from web.security import client_ip, recruiter_id
+
+routes = web.RouteTableDef()
+
+
+async def _draft(request: web.Request) -> tuple[Session, dict[str, Any]]:
+    session = await get_session(request)
+    return session, dict(session.get("setup") or {})
+
+
+async def _require_recruiter(request: web.Request) -> int:
+    rid = await recruiter_id(request)
+    if rid is None:
+        raise web.HTTPSeeOther(f"/signin?next={request.path}")
+    return rid
+
+
+async def _require_step(request: web.Request, *keys: str) -> dict[str, Any]:
+    """The setup so far; missing an earlier step sends the user back to it."""
+    _, draft = await _draft(request)
+    if "specialization" not in draft:
+        raise web.HTTPSeeOther("/start")
+    if "interviewer" in keys and "interviewer" not in draft:
+        raise web.HTTPSeeOther("/setup/details")
+    if "candidate" in keys and "candidate" not in draft:
+        raise web.HTTPSeeOther("/setup/candidate")
+    return draft
+
+
+async def _specializations(request: web.Request) -> list[Specialization]:
+    async with request.app[SESSIONS]() as session:
+        rows = await session.scalars(
+            select(Specialization)
+            .options(selectinload(Specialization.topics), selectinload(Specialization.questions))
+            .order_by(Specialization.position)
+        )
+        return list(rows)
+
+
+@routes.get("/start", name="start")
+async def choose_specialization(request: web.Request) -> web.Response:
+    _, draft = await _draft(request)
+    return render_form(
+        request,
+        "specialization.html",
+        {"specialization": draft.get("specialization", "")},
+        specializations=await _specializations(request),
+    )
+
+
+@routes.post("/start")
+async def choose_specialization_submit(request: web.Request) -> web.Response:
+    form = await read_form(request)
+    choice = form.get("specialization", "")
+    specializations = await _specializations(request)
+    if choice not in {s.id for s in specializations}:
+        return render_form(
+            request,
+            "specialization.html",
+            {"specialization": ""},
+            {"specialization": "Choose the interview technology or specialization."},
+            specializations=specializations,
+        )
+    session, draft = await _draft(request)
+    draft["specialization"] = choice
+    session["setup"] = draft
+    if await recruiter_id(request) is None:
+        raise web.HTTPSeeOther("/signin?next=/setup/details")
+    raise web.HTTPSeeOther("/setup/details")
+
+
+def _consent_fields() -> list[tuple[str, str]]:
+    return [(f"consent_{k.value}", label) for k, label in LABELS[Party.INTERVIEWER].items()]
+
+
+@routes.get("/setup/details", name="details")
+async def details_form(request: web.Request) -> web.Response:
+    rid = await _require_recruiter(request)
+    draft = await _require_step(request)
+    values = dict(draft.get("interviewer") or {})
+    if not values:
+        async with request.app[SESSIONS]() as session:
+            recruiter = await session.get(Recruiter, rid)
+            values = {"name": "", "email": recruiter.email if recruiter else ""}
+    for kind in draft.get("consents", {}):
+        values[f"consent_{kind}"] = True
+    return render_form(request, "details.html", values, consents=_consent_fields())
+
+
+@routes.post("/setup/details")
+async def details_submit(request: web.Request) -> web.Response:
+    await _require_recruiter(request)
+    await _require_step(request)
+    form = await read_form(request)
+    values: dict[str, Any] = {"name": form.get("interviewer_name", ""), "email": form.get("interviewer_email", "")}
+    given = {k for k in LABELS[Party.INTERVIEWER] if form.get(f"consent_{k.value}") == "yes"}
+    for kind in given:
+        values[f"consent_{kind.value}"] = True
+    errors: dict[str, str] = {}
+    person: Person | None = None
+    try:
+        person = validate_person(values["name"], values["email"], "interviewer")
+    except InvalidInput as exc:
+        errors[exc.field] = exc.message
+    for kind in REQUIRED[Party.INTERVIEWER]:
+        if kind not in given:
+            errors[f"consent_{kind.value}"] = "This consent is required to continue."
+    if errors or person is None:
+        return render_form(request, "details.html", values, errors, consents=_consent_fields())
+    session, draft = await _draft(request)
+    now = utcnow().isoformat()
+    previous = draft.get("consents", {})
+    draft["interviewer"] = {"name": person.name, "email": person.email}
+    draft["consents"] = {k.value: previous.get(k.value, now) for k in given}
+    session["setup"] = draft
+    raise web.HTTPSeeOther("/setup/candidate")
+
+
+@routes.get("/setup/candidate", name="candidate_details")
+async def candidate_form(request: web.Request) -> web.Response:
+    await _require_recruiter(request)
+    draft = await _require_step(request, "interviewer")
+    return render_form(request, "candidate_details.html", dict(draft.get("candidate") or {}))
+
+
+@routes.post("/setup/candidate")
+async def candidate_submit(request: web.Request) -> web.Response:
+    await _require_recruiter(request)
+    await _require_step(request, "interviewer")
+    form = await read_form(request)
+    values = {"name": form.get("candidate_name", ""), "email": form.get("candidate_email", "")}
+    errors: dict[str, str] = {}
+    person: Person | None = None
+    try:
+        person = validate_person(values["name"], values["email"], "candidate")
+    except InvalidInput as exc:
+        errors[exc.field] = exc.message
+    if person is None:
+        # Report the email problem too, not only the first one found.
+        try:
+            validate_person(values["name"] or "x", values["email"], "candidate")
+        except InvalidInput as exc:
+            errors.setdefault(exc.field, exc.message)
+        return render_form(request, "candidate_details.html", values, errors)
+    session, draft = await _draft(request)
+    draft["candidate"] = {"name": person.name, "email": person.email}
+    session["setup"] = draft
+    raise web.HTTPSeeOther("/setup/mode")
+
+
+@routes.get("/setup/mode", name="mode")
+async def mode_form(request: web.Request) -> web.Response:
+    await _require_recruiter(request)
+    draft = await _require_step(request, "interviewer", "candidate")
+    return render_form(request, "mode.html", {"mode": "now", "send_invitation": True}, draft=draft)
+
+
+@routes.post("/setup/mode")
+async def mode_submit(request: web.Request) -> web.Response:
+    rid = await _require_recruiter(request)
+    draft = await _require_step(request, "interviewer", "candidate")
+    form = await read_form(request)
+    values: dict[str, Any] = {
+        "mode": form.get("mode", ""),
+        "scheduled_date": form.get("scheduled_date", ""),
+        "scheduled_time": form.get("scheduled_time", ""),
+        "time_zone": form.get("time_zone", "") or "UTC",
+        "send_invitation": form.get("send_invitation") == "yes",
+    }
+    scheduled_at: datetime | None = None
+    zone = "UTC"
+    if values["mode"] not in {"now", "later"}:
+        return render_form(
+            request, "mode.html", values, {"mode": "Choose when to conduct the interview."}, draft=draft
+        )
+    if values["mode"] == "later":
+        try:
+            scheduled_at, zone = parse_schedule(
+                values["scheduled_date"], values["scheduled_time"], values["time_zone"]
+            )
+        except InvalidInput as exc:
+            return render_form(request, "mode.html", values, {exc.field: exc.message}, draft=draft)
+    settings = request.app[SETTINGS]
+    consents = {ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()}
+    async with request.app[SESSIONS].begin() as session:
+        recruiter = await session.get(Recruiter, rid)
+        if recruiter is None:
+            raise web.HTTPSeeOther("/signin")
+        try:
+            interview = await create_interview(
+                session,
+                recruiter,
+                draft["specialization"],
+                Person(**draft["interviewer"]),
+                Person(**draft["candidate"]),
+                consents,
+                settings.privacy_policy_version,
+                scheduled_at=scheduled_at,
+                time_zone=zone,
+                ip_address=client_ip(request),
+            )
+        except InvalidInput as exc:
+            if exc.field.startswith("consent_"):
+                raise web.HTTPSeeOther("/setup/details") from None
+            raise web.HTTPSeeOther("/start") from None
+        await session.refresh(interview, ["specialization"])
+    web_session = await get_session(request)
+    web_session.pop("setup", None)
+    if scheduled_at and values["send_invitation"]:
+        if await send_invitation(request.app, interview):
+            web_session["flash"] = f"The invitation was emailed to {interview.candidate_email}."
+        else:
+            web_session["flash"] = (
+                "The invitation email could not be sent. Copy the link below and send it yourself."
+            )
+    raise web.HTTPSeeOther(f"/interviews/{interview.id}")
+

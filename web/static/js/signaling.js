@@ -1,0 +1,54 @@
+// The signaling WebSocket: joins the interview's room, reconnects with backoff, and
+// hands every server message to the page's handlers by type.
+
+export class Signaling extends EventTarget {
+  constructor(join) {
+    super();
+    this.join = join;
+    this.ws = null;
+    this.attempt = 0;
+    this.closed = false;
+    this.peer = null;
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      ws.send(JSON.stringify({ type: "join", ...this.join }));
+    });
+    ws.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === "joined") this.peer = message.peer;
+      this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
+    });
+    ws.addEventListener("close", (event) => {
+      this.dispatchEvent(new CustomEvent("disconnected", { detail: { code: event.code } }));
+      if (this.closed) return;
+      // 1013: server busy; back off longer. Otherwise 0.5 s, 1 s, 2 s ... up to 10 s.
+      const base = event.code === 1013 ? 5000 : 500;
+      const delay = Math.min(10000, base * 2 ** this.attempt++);
+      setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+}
