@@ -91,13 +91,17 @@ class Hub:
     async def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="presence-refresh")
 
+    async def close_connections(self) -> None:
+        """Close every page's WebSocket (1001: going away); pages reconnect to another node."""
+        for peer in list(self._peers.values()):
+            await peer.ws.close(code=1001, message=b"server shutting down")
+
     async def stop(self) -> None:
         if self._refresher:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
-        for peer in list(self._peers.values()):
-            await peer.ws.close(code=1001, message=b"server shutting down")
+        await self.close_connections()
 
     async def serve(self, request: web.Request, recruiter_id: int | None) -> web.WebSocketResponse:
         """Run one page's WebSocket until it closes."""

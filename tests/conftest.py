@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
@@ -168,16 +169,30 @@ async def client(aiohttp_client, settings: Settings) -> TestClient:  # type: ign
 
 
 @pytest.fixture
-def make_client(aiohttp_client, settings: Settings):  # type: ignore[no-untyped-def]
-    """More clients (other browsers) on the same or another app node."""
+def make_client(aiohttp_client, client: TestClient):  # type: ignore[no-untyped-def]
+    """Another browser (its own cookies) on the same server, or on a new node with other settings."""
 
-    async def make(app_settings: Settings | None = None) -> TestClient:
-        return await aiohttp_client(create_app(app_settings or settings))
+    async def make(node_settings: Settings | None = None) -> TestClient:
+        if node_settings is None:
+            return await aiohttp_client(client.server)
+        return await aiohttp_client(create_app(node_settings))
 
     return make
 
 
-def with_redis(settings: Settings, url: str = "redis://127.0.0.1:6379/0") -> Settings:
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A Redis database of the tests' own, emptied before each test."""
+    client = aioredis.from_url(TEST_REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    yield TEST_REDIS_URL
+
+
+def with_redis(settings: Settings, url: str = TEST_REDIS_URL) -> Settings:
     return replace(settings, redis_url=url)
 
 

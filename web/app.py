@@ -146,4 +146,9 @@ def create_app(settings: Settings) -> web.Application:
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
+
+    async def close_websockets(app: web.Application) -> None:
+        await app[HUB].close_connections()
+
+    app.on_shutdown.append(close_websockets)
     return app
