@@ -282,11 +282,12 @@ async def import_banks(session: AsyncSession, banks: list[Bank]) -> None:
             for t in await session.scalars(select(Topic).where(Topic.specialization_id == bank.id))
         }
         for index, topic in enumerate(bank.topics):
-            row = existing_topics.get(topic.slug) or Topic(
+            topic_row = existing_topics.get(topic.slug) or Topic(
                 specialization_id=bank.id, slug=topic.slug
             )
-            row.title, row.prompt, row.position = topic.title, topic.prompt, index
-            session.add(row)
+            topic_row.title, topic_row.prompt = topic.title, topic.prompt
+            topic_row.position = index
+            session.add(topic_row)
         slugs = [q.slug for q in bank.questions]
         existing_questions = {
             q.slug: q

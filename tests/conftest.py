@@ -66,7 +66,9 @@ async def _load_bank(url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database with the bundled bank, once per backend per test run."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -215,7 +217,11 @@ def start_server(env_overrides: dict[str, str], log: Path) -> ServerProcess:
     }
     handle = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT
+        [sys.executable, "-m", "web.cli", "serve"],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -12,7 +12,9 @@ from tests.conftest import Mailbox, csrf_of
 PASSWORD = "correct horse battery"
 
 
-async def register(client: TestClient, mailbox: Mailbox, email: str, password: str = PASSWORD) -> None:
+async def register(
+    client: TestClient, mailbox: Mailbox, email: str, password: str = PASSWORD
+) -> None:
     """Register through the emailed password-setup link; ends signed in."""
     token = await csrf_of(client, "/register")
     response = await client.post("/register", data={"email": email, "csrf_token": token})
@@ -29,7 +31,9 @@ async def register(client: TestClient, mailbox: Mailbox, email: str, password: s
 
 async def choose_specialization(client: TestClient, specialization: str = "python-backend") -> None:
     token = await csrf_of(client, "/start")
-    response = await client.post("/start", data={"specialization": specialization, "csrf_token": token})
+    response = await client.post(
+        "/start", data={"specialization": specialization, "csrf_token": token}
+    )
     assert response.status == 200
 
 

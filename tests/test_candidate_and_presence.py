@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -20,18 +21,18 @@ async def join_consents(client: TestClient, link: str, consents: list[str]) -> t
     return response.status, await response.json()
 
 
-async def next_of(ws, kind: str, timeout: float = 5) -> dict:
+async def next_of(ws, kind: str, wait: float = 5) -> dict:
     """The next message of this type, skipping others."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait):
         while True:
             message = json.loads((await ws.receive()).data)
             if message["type"] == kind:
                 return message
 
 
-async def presence_where(ws, candidate: dict, timeout: float = 5) -> dict:
+async def presence_where(ws, candidate: dict, wait: float = 5) -> dict:
     """Wait for a presence message whose candidate part matches."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait):
         while True:
             presence = await next_of(ws, "presence")
             if presence["candidate"] == candidate:
@@ -84,7 +85,9 @@ async def test_join_rejects_malformed_bodies(client, make_client, mailbox: Mailb
     token = await csrf_of(candidate, link)
     for data in ["not json", "[]", '{"consents": "recording"}', '{"consents": [1, 2]}']:
         response = await candidate.post(
-            f"{link}/join", data=data, headers={"X-CSRF-Token": token, "Content-Type": "application/json"}
+            f"{link}/join",
+            data=data,
+            headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
         )
         assert response.status == 400
         assert "error" in await response.json()
@@ -104,7 +107,9 @@ async def test_waiting_status_goes_ready_live_and_survives_a_reload(
     assert joined["presence"]["candidate"] == {"connected": False, "ready": False}
 
     candidate_ws = await candidate.ws_connect("/ws")
-    await candidate_ws.send_json({"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]})
+    await candidate_ws.send_json(
+        {"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]}
+    )
     await next_of(candidate_ws, "joined")
     await presence_where(recruiter_ws, {"connected": True, "ready": False})
 
@@ -120,7 +125,10 @@ async def test_waiting_status_goes_ready_live_and_survives_a_reload(
     # A reloaded waiting page shows the right status at once.
     body = await (await client.get(f"/interviews/{interview_id}")).text()
     assert "Candidate Carl Candidate is ready and waiting" in body
-    assert ">\n      Start interview\n    </button>" in body or "Start interview" in body.split("start-button")[1][:200]
+    assert (
+        ">\n      Start interview\n    </button>" in body
+        or "Start interview" in body.split("start-button")[1][:200]
+    )
 
     # The candidate leaves: back to "has not joined yet".
     await candidate_ws.close()
@@ -130,12 +138,16 @@ async def test_waiting_status_goes_ready_live_and_survives_a_reload(
     await recruiter_ws.close()
 
 
-async def test_start_interview_after_the_candidate_joined(client, make_client, mailbox: Mailbox) -> None:
+async def test_start_interview_after_the_candidate_joined(
+    client, make_client, mailbox: Mailbox
+) -> None:
     await register(client, mailbox, "start@example.com")
     interview_id, link = await create_interview_now(client)
     candidate = await make_client()
     candidate_ws = await candidate.ws_connect("/ws")
-    await candidate_ws.send_json({"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]})
+    await candidate_ws.send_json(
+        {"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]}
+    )
     await next_of(candidate_ws, "joined")
     assert (await join_consents(candidate, link, ["recording", "ai_analysis"]))[0] == 200
     token = await csrf_of(client, f"/interviews/{interview_id}")
@@ -150,7 +162,9 @@ async def test_start_interview_after_the_candidate_joined(client, make_client, m
     assert "Cannot start the interview" in await response.text()
 
 
-async def test_recruiter_cannot_join_someone_elses_room(client, make_client, mailbox: Mailbox) -> None:
+async def test_recruiter_cannot_join_someone_elses_room(
+    client, make_client, mailbox: Mailbox
+) -> None:
     await register(client, mailbox, "owner@example.com")
     interview_id, _ = await create_interview_now(client)
     other = await make_client()
@@ -165,8 +179,9 @@ async def test_recruiter_cannot_join_someone_elses_room(client, make_client, mai
 
 
 async def test_websocket_from_another_site_is_refused(client) -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
         await client.ws_connect("/ws", headers={"Origin": "https://evil.example"})
+    assert caught.value.status == 403
 
 
 async def test_presence_across_two_nodes_sharing_redis(
@@ -180,7 +195,9 @@ async def test_presence_across_two_nodes_sharing_redis(
     await recruiter_ws.send_json({"type": "join", "role": "recruiter", "interview": interview_id})
     await next_of(recruiter_ws, "joined")
     candidate_ws = await node_b.ws_connect("/ws")
-    await candidate_ws.send_json({"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]})
+    await candidate_ws.send_json(
+        {"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]}
+    )
     joined = await next_of(candidate_ws, "joined")
     assert joined["presence"]["recruiter"]["connected"] is True
     assert (await join_consents(node_b, link, ["recording", "ai_analysis"]))[0] == 200

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 
-from rooms.models import Consent, Interview
-from rooms.db import make_engine, make_sessionmaker
 from sqlalchemy import select
 
+from rooms.db import make_engine, make_sessionmaker
+from rooms.models import Consent, Interview
 from tests.conftest import Mailbox, csrf_of
 from tests.helpers import (
     PASSWORD,
@@ -39,7 +39,9 @@ async def test_specialization_page_lists_six_from_the_bank(client) -> None:
 async def test_choosing_a_specialization_asks_to_sign_in(client) -> None:
     token = await csrf_of(client, "/start")
     response = await client.post(
-        "/start", data={"specialization": "python-backend", "csrf_token": token}, allow_redirects=False
+        "/start",
+        data={"specialization": "python-backend", "csrf_token": token},
+        allow_redirects=False,
     )
     assert response.status == 303
     assert response.headers["Location"] == "/signin?next=/setup/details"
@@ -89,7 +91,9 @@ async def test_expired_setup_link_is_refused(client, mailbox: Mailbox, settings)
     assert response.status == 410
     assert "expired" in await response.text()
     token = await csrf_of(client, "/register")
-    response = await client.post(path, data={"password": PASSWORD, "password_repeat": PASSWORD, "csrf_token": token})
+    response = await client.post(
+        path, data={"password": PASSWORD, "password_repeat": PASSWORD, "csrf_token": token}
+    )
     assert response.status == 410
 
 
@@ -105,14 +109,18 @@ async def test_short_or_mismatched_password_is_refused(client, mailbox: Mailbox)
     await client.post("/register", data={"email": "pw@example.com", "csrf_token": token})
     path = mailbox.link_in(mailbox.messages[0]).split("8080", 1)[1]
     token = await csrf_of(client, path)
-    response = await client.post(path, data={"password": "short", "password_repeat": "short", "csrf_token": token})
+    response = await client.post(
+        path, data={"password": "short", "password_repeat": "short", "csrf_token": token}
+    )
     assert response.status == 422 and "at least 10 characters" in await response.text()
     response = await client.post(
         path, data={"password": PASSWORD, "password_repeat": PASSWORD + "x", "csrf_token": token}
     )
     assert response.status == 422 and "do not match" in await response.text()
     # The link still works after the mistakes.
-    response = await client.post(path, data={"password": PASSWORD, "password_repeat": PASSWORD, "csrf_token": token})
+    response = await client.post(
+        path, data={"password": PASSWORD, "password_repeat": PASSWORD, "csrf_token": token}
+    )
     assert response.status == 200
 
 
@@ -125,16 +133,26 @@ async def test_invalid_email_on_register(client, mailbox: Mailbox) -> None:
     assert mailbox.messages == []
 
 
-async def test_sign_in_with_wrong_password_then_right_one(client, mailbox: Mailbox, make_client) -> None:
+async def test_sign_in_with_wrong_password_then_right_one(
+    client, mailbox: Mailbox, make_client
+) -> None:
     await register(client, mailbox, "sign@example.com")
     other = await make_client()
     token = await csrf_of(other, "/signin")
-    response = await other.post("/signin", data={"email": "sign@example.com", "password": "wrong password", "csrf_token": token})
+    response = await other.post(
+        "/signin",
+        data={"email": "sign@example.com", "password": "wrong password", "csrf_token": token},
+    )
     assert response.status == 401
     assert "The email or password is incorrect." in await response.text()
     response = await other.post(
         "/signin",
-        data={"email": "sign@example.com", "password": PASSWORD, "csrf_token": token, "next": "/interviews"},
+        data={
+            "email": "sign@example.com",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/interviews",
+        },
     )
     assert response.status == 200
     assert "<h1>Interviews</h1>" in await response.text()
@@ -146,13 +164,16 @@ async def test_sign_in_is_rate_limited(client, mailbox: Mailbox) -> None:
     statuses = []
     for _ in range(7):
         response = await client.post(
-            "/signin", data={"email": "limit@example.com", "password": "nope nope nope", "csrf_token": token}
+            "/signin",
+            data={"email": "limit@example.com", "password": "nope nope nope", "csrf_token": token},
         )
         statuses.append(response.status)
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429, 429]
     # Even the right password waits until the window ends.
-    response = await client.post("/signin", data={"email": "limit@example.com", "password": PASSWORD, "csrf_token": token})
+    response = await client.post(
+        "/signin", data={"email": "limit@example.com", "password": PASSWORD, "csrf_token": token}
+    )
     assert response.status == 429
     assert "Too many sign-in attempts" in await response.text()
 
@@ -160,7 +181,9 @@ async def test_sign_in_is_rate_limited(client, mailbox: Mailbox) -> None:
 async def test_setup_link_requests_are_rate_limited(client, mailbox: Mailbox) -> None:
     token = await csrf_of(client, "/register")
     statuses = [
-        (await client.post("/register", data={"email": "flood@example.com", "csrf_token": token})).status
+        (
+            await client.post("/register", data={"email": "flood@example.com", "csrf_token": token})
+        ).status
         for _ in range(5)
     ]
     assert statuses == [200, 200, 200, 429, 429]
@@ -178,7 +201,9 @@ async def test_forms_without_csrf_token_are_refused(client) -> None:
         assert response.status == 403, path
         assert "did not come from this site" in await response.text()
     await client.get("/start")
-    response = await client.post("/start", data={"specialization": "python-backend", "csrf_token": "forged"})
+    response = await client.post(
+        "/start", data={"specialization": "python-backend", "csrf_token": "forged"}
+    )
     assert response.status == 403
 
 
@@ -186,7 +211,11 @@ async def test_details_require_both_consents_on_the_server(client, mailbox: Mail
     await choose_specialization(client)
     await register(client, mailbox, "consent@example.com")
     token = await csrf_of(client, "/setup/details")
-    base = {"interviewer_name": "Rita", "interviewer_email": "rita@example.com", "csrf_token": token}
+    base = {
+        "interviewer_name": "Rita",
+        "interviewer_email": "rita@example.com",
+        "csrf_token": token,
+    }
     for consents in [{}, {"consent_personal_data": "yes"}, {"consent_ai_analysis": "yes"}]:
         response = await client.post("/setup/details", data={**base, **consents})
         body = await response.text()
@@ -203,21 +232,29 @@ async def test_details_and_candidate_validate_names_and_emails(client, mailbox: 
     token = await csrf_of(client, "/setup/details")
     response = await client.post(
         "/setup/details",
-        data={"interviewer_name": " ", "interviewer_email": "nope", "consent_personal_data": "yes",
-              "consent_ai_analysis": "yes", "csrf_token": token},
+        data={
+            "interviewer_name": " ",
+            "interviewer_email": "nope",
+            "consent_personal_data": "yes",
+            "consent_ai_analysis": "yes",
+            "csrf_token": token,
+        },
     )
     assert response.status == 422 and "Enter a name." in await response.text()
     await fill_details(client)
     token = await csrf_of(client, "/setup/candidate")
     response = await client.post(
-        "/setup/candidate", data={"candidate_name": "Carl", "candidate_email": "carl@", "csrf_token": token}
+        "/setup/candidate",
+        data={"candidate_name": "Carl", "candidate_email": "carl@", "csrf_token": token},
     )
     body = await response.text()
     assert response.status == 422 and "Enter a valid email address" in body
     assert 'value="Carl"' in body  # what was typed is kept
 
 
-async def test_interview_right_now_opens_the_waiting_room(client, mailbox: Mailbox, settings) -> None:
+async def test_interview_right_now_opens_the_waiting_room(
+    client, mailbox: Mailbox, settings
+) -> None:
     await register(client, mailbox, "now@example.com")
     interview_id, link = await create_interview_now(client)
     body = await (await client.get(f"/interviews/{interview_id}")).text()
@@ -228,10 +265,15 @@ async def test_interview_right_now_opens_the_waiting_room(client, mailbox: Mailb
     engine = make_engine(settings.database_url)
     async with make_sessionmaker(engine)() as session:
         interview = await session.scalar(select(Interview).where(Interview.id == interview_id))
-        consents = list(await session.scalars(select(Consent).where(Consent.interview_id == interview_id)))
+        consents = list(
+            await session.scalars(select(Consent).where(Consent.interview_id == interview_id))
+        )
     await engine.dispose()
     assert interview.state == "waiting"
-    assert {(c.party, c.kind) for c in consents} == {("interviewer", "personal_data"), ("interviewer", "ai_analysis")}
+    assert {(c.party, c.kind) for c in consents} == {
+        ("interviewer", "personal_data"),
+        ("interviewer", "ai_analysis"),
+    }
     assert all(c.policy_version == settings.privacy_policy_version and c.given_at for c in consents)
 
 
@@ -246,8 +288,14 @@ async def test_interview_later_is_stored_in_utc_listed_and_invitation_emailed(
     day = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
     response = await client.post(
         "/setup/mode",
-        data={"mode": "later", "scheduled_date": day, "scheduled_time": "14:30", "time_zone": "Europe/Berlin",
-              "send_invitation": "yes", "csrf_token": token},
+        data={
+            "mode": "later",
+            "scheduled_date": day,
+            "scheduled_time": "14:30",
+            "time_zone": "Europe/Berlin",
+            "send_invitation": "yes",
+            "csrf_token": token,
+        },
     )
     body = await response.text()
     assert response.status == 200
@@ -258,7 +306,10 @@ async def test_interview_later_is_stored_in_utc_listed_and_invitation_emailed(
     await engine.dispose()
     assert interview.state == "scheduled"
     assert interview.time_zone == "Europe/Berlin"
-    assert interview.scheduled_at.hour in (12, 13)  # 14:30 in Berlin is 13:30 (CET) or 12:30 (CEST) UTC
+    assert interview.scheduled_at.hour in (
+        12,
+        13,
+    )  # 14:30 in Berlin is 13:30 (CET) or 12:30 (CEST) UTC
     assert interview.scheduled_at.minute == 30
     invitation = mailbox.wait_for("lena@example.com")
     parsed = BytesParser(policy=policy.default).parsebytes(invitation.as_bytes())
@@ -269,7 +320,9 @@ async def test_interview_later_is_stored_in_utc_listed_and_invitation_emailed(
     assert f"DTSTART:{interview.scheduled_at:%Y%m%dT%H%M%S}Z" in calendar
     assert interview.candidate_token in calendar
     listing = await (await client.get("/interviews")).text()
-    assert "Lena Later" in listing and interview.candidate_token in listing and "scheduled" in listing
+    assert (
+        "Lena Later" in listing and interview.candidate_token in listing and "scheduled" in listing
+    )
 
 
 async def test_later_in_the_past_or_bad_zone_is_refused(client, mailbox: Mailbox) -> None:
@@ -279,12 +332,27 @@ async def test_later_in_the_past_or_bad_zone_is_refused(client, mailbox: Mailbox
     await fill_candidate(client)
     token = await csrf_of(client, "/setup/mode")
     cases = [
-        ({"scheduled_date": "2020-01-01", "scheduled_time": "10:00", "time_zone": "UTC"}, "in the future"),
-        ({"scheduled_date": "", "scheduled_time": "", "time_zone": "UTC"}, "Enter a date and a time."),
-        ({"scheduled_date": "2030-01-01", "scheduled_time": "10:00", "time_zone": "Mars/Olympus"}, "Unknown time zone"),
+        (
+            {"scheduled_date": "2020-01-01", "scheduled_time": "10:00", "time_zone": "UTC"},
+            "in the future",
+        ),
+        (
+            {"scheduled_date": "", "scheduled_time": "", "time_zone": "UTC"},
+            "Enter a date and a time.",
+        ),
+        (
+            {
+                "scheduled_date": "2030-01-01",
+                "scheduled_time": "10:00",
+                "time_zone": "Mars/Olympus",
+            },
+            "Unknown time zone",
+        ),
     ]
     for fields, message in cases:
-        response = await client.post("/setup/mode", data={"mode": "later", "csrf_token": token, **fields})
+        response = await client.post(
+            "/setup/mode", data={"mode": "later", "csrf_token": token, **fields}
+        )
         assert response.status == 422
         assert message in await response.text()
 
@@ -296,7 +364,10 @@ async def test_a_second_recruiter_gets_404_for_the_first_ones_interview(
     interview_id, _ = await create_interview_now(client)
     other = await make_client()
     await register(other, mailbox, "second@example.com")
-    for method, path in [("GET", f"/interviews/{interview_id}"), ("POST", f"/interviews/{interview_id}/start")]:
+    for method, path in [
+        ("GET", f"/interviews/{interview_id}"),
+        ("POST", f"/interviews/{interview_id}/start"),
+    ]:
         token = await csrf_of(other, "/interviews")
         response = await other.request(method, path, data={"csrf_token": token})
         assert response.status == 404, path
@@ -314,12 +385,19 @@ async def test_pages_need_sign_in(client) -> None:
 
 async def test_bad_interview_ids_are_404(client, mailbox: Mailbox) -> None:
     await register(client, mailbox, "ids@example.com")
-    for path in ["/interviews/abc", "/interviews/99999", "/interviews/" + "9" * 40, "/interviews/-1"]:
+    for path in [
+        "/interviews/abc",
+        "/interviews/99999",
+        "/interviews/" + "9" * 40,
+        "/interviews/-1",
+    ]:
         response = await client.get(path)
         assert response.status == 404, path
 
 
-async def test_start_interview_is_refused_before_the_candidate_joins(client, mailbox: Mailbox) -> None:
+async def test_start_interview_is_refused_before_the_candidate_joins(
+    client, mailbox: Mailbox
+) -> None:
     await register(client, mailbox, "early@example.com")
     interview_id, _ = await create_interview_now(client)
     token = await csrf_of(client, f"/interviews/{interview_id}")
@@ -330,6 +408,8 @@ async def test_start_interview_is_refused_before_the_candidate_joins(client, mai
 
 async def test_oversized_form_is_refused_cleanly(client) -> None:
     token = await csrf_of(client, "/register")
-    response = await client.post("/register", data={"email": "x" * (2 * 1024 * 1024), "csrf_token": token})
+    response = await client.post(
+        "/register", data={"email": "x" * (2 * 1024 * 1024), "csrf_token": token}
+    )
     assert response.status == 413
     assert "too large" in await response.text()

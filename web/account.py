@@ -58,7 +58,9 @@ async def signin(request: web.Request) -> web.Response:
             )
     async with request.app[SESSIONS].begin() as session:
         try:
-            recruiter = await accounts.authenticate(session, form.get("email", ""), form.get("password", ""))
+            recruiter = await accounts.authenticate(
+                session, form.get("email", ""), form.get("password", "")
+            )
         except WrongCredentials as exc:
             return render_form(request, "signin.html", values, {"form": str(exc)}, status=401)
     await limiter.reset(f"signin:{client_ip(request)}:{email_key}")
@@ -104,7 +106,9 @@ async def register(request: web.Request) -> web.Response:
 
 @routes.get("/register/sent", name="register_sent")
 async def register_sent(request: web.Request) -> web.Response:
-    return render_form(request, "register_sent.html", {"email": request.query.get("email", "")[:320]})
+    return render_form(
+        request, "register_sent.html", {"email": request.query.get("email", "")[:320]}
+    )
 
 
 @routes.get("/setup-password/{token}", name="setup_password")
@@ -116,7 +120,9 @@ async def setup_password_form(request: web.Request) -> web.Response:
         except SetupLinkError as exc:
             return render_form(request, "setup_link_error.html", {}, message=str(exc), status=410)
         recruiter = await session.get(Recruiter, link.recruiter_id)
-    return render_form(request, "set_password.html", {"email": recruiter.email if recruiter else ""})
+    return render_form(
+        request, "set_password.html", {"email": recruiter.email if recruiter else ""}
+    )
 
 
 @routes.post("/setup-password/{token}")
@@ -131,13 +137,17 @@ async def setup_password(request: web.Request) -> web.Response:
             email = recruiter.email if recruiter else ""
             if password != repeat:
                 return render_form(
-                    request, "set_password.html", {"email": email},
+                    request,
+                    "set_password.html",
+                    {"email": email},
                     {"password_repeat": "The two passwords do not match."},
                 )
             try:
                 recruiter = await accounts.use_setup_link(session, token, password)
             except InvalidInput as exc:
-                return render_form(request, "set_password.html", {"email": email}, {"password": exc.message})
+                return render_form(
+                    request, "set_password.html", {"email": email}, {"password": exc.message}
+                )
         except SetupLinkError as exc:
             return render_form(request, "setup_link_error.html", {}, message=str(exc), status=410)
     await sign_in(request, recruiter.id)

@@ -70,7 +70,10 @@ async def _context(request: web.Request) -> dict[str, object]:
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The signaling WebSocket; only pages of this site may open it."""
     origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc not in {request.host, urlsplit(request.app[SETTINGS].public_url).netloc}:
+    if origin and urlsplit(origin).netloc not in {
+        request.host,
+        urlsplit(request.app[SETTINGS].public_url).netloc,
+    }:
         raise web.HTTPForbidden(text="WebSocket connections are accepted only from this site.")
     return await request.app[HUB].serve(request, await recruiter_id(request))
 
@@ -115,7 +118,13 @@ def create_app(settings: Settings) -> web.Application:
     app[MAILER] = make_mailer(settings)
 
     key = secret_key(settings)
-    cookie = {"cookie_name": "p2pi_session", "httponly": True, "samesite": "Lax", "secure": settings.secure_cookies, "max_age": 7 * 24 * 3600}
+    cookie = {
+        "cookie_name": "p2pi_session",
+        "httponly": True,
+        "samesite": "Lax",
+        "secure": settings.secure_cookies,
+        "max_age": 7 * 24 * 3600,
+    }
     storage = (
         RedisStorage(redis_client, key_factory=lambda: secrets.token_urlsafe(24), **cookie)
         if redis_client

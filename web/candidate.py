@@ -7,7 +7,7 @@ from aiohttp import web
 
 from rooms.consents import LABELS, ConsentKind, Party
 from rooms.errors import InvalidInput, NotFound
-from rooms.interviews import candidate_ready_to_join, candidate_joins, get_by_candidate_token
+from rooms.interviews import candidate_joins, candidate_ready_to_join, get_by_candidate_token
 from rooms.states import InterviewState, is_live
 from web.invitations import local_time_text
 from web.keys import SESSIONS, SETTINGS
@@ -76,10 +76,16 @@ async def candidate_join(request: web.Request) -> web.Response:
         try:
             interview = await get_by_candidate_token(session, request.match_info["token"])
             await candidate_joins(
-                session, interview, given, request.app[SETTINGS].privacy_policy_version, client_ip(request)
+                session,
+                interview,
+                given,
+                request.app[SETTINGS].privacy_policy_version,
+                client_ip(request),
             )
         except NotFound:
-            return web.json_response({"error": "This interview link is not valid or has ended."}, status=404)
+            return web.json_response(
+                {"error": "This interview link is not valid or has ended."}, status=404
+            )
         except InvalidInput as exc:
             return web.json_response({"error": exc.message, "field": exc.field}, status=422)
     return web.json_response({"ok": True})

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings = Settings.from_env()
@@ -75,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         if args.host or args.port:
-            settings = Settings(**{**settings.__dict__, "host": args.host or settings.host, "port": args.port or settings.port})
+            settings = Settings(
+                **{
+                    **settings.__dict__,
+                    "host": args.host or settings.host,
+                    "port": args.port or settings.port,
+                }
+            )
         if args.migrate:
             migrate(settings)
         serve(settings)
@@ -85,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         password = args.password or os.environ.get("P2PI_PASSWORD") or getpass.getpass("Password: ")
         try:
             recruiter = asyncio.run(
-                _with_session(settings, lambda s: accounts.create_recruiter(s, args.email, password))
+                _with_session(
+                    settings, lambda s: accounts.create_recruiter(s, args.email, password)
+                )
             )
         except InvalidInput as exc:
             print(f"error: {exc.message}", file=sys.stderr)

@@ -75,7 +75,11 @@ async def interview_page(request: web.Request) -> web.Response:
         "flash": flash,
         "candidate_ready": summarize(peers)["candidate"]["ready"],
     }
-    template = "waiting.html" if state in (InterviewState.SCHEDULED, InterviewState.WAITING) else "plan.html"
+    template = (
+        "waiting.html"
+        if state in (InterviewState.SCHEDULED, InterviewState.WAITING)
+        else "plan.html"
+    )
     return aiohttp_jinja2.render_template(template, request, context)
 
 
@@ -95,5 +99,7 @@ async def start_interview(request: web.Request) -> web.Response:
             await transition(session, interview, InterviewState.PLAN)
         except IllegalTransition as exc:
             raise web.HTTPConflict(text=str(exc)) from None
-    await request.app[HUB].publish_event(interview.id, "state", {"state": InterviewState.PLAN.value})
+    await request.app[HUB].publish_event(
+        interview.id, "state", {"state": InterviewState.PLAN.value}
+    )
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")

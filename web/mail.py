@@ -36,7 +36,11 @@ class OutboxMailer:
         body = message.get_body(("plain",))
         text = body.get_content() if body else ""
         log.info(
-            "email to %s, subject %r (saved to %s):\n%s", message["To"], message["Subject"], path, text
+            "email to %s, subject %r (saved to %s):\n%s",
+            message["To"],
+            message["Subject"],
+            path,
+            text,
         )
 
 
@@ -92,9 +96,7 @@ def password_setup_email(sender: str, to: str, link: str) -> EmailMessage:
 
 
 def _ics_escape(text: str) -> str:
-    return (
-        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-    )
+    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def invitation_ics(
@@ -154,7 +156,10 @@ def invitation_email(
         interviewer_email,
     )
     message.add_attachment(
-        ics.encode(), maintype="text", subtype="calendar", filename="interview.ics",
+        ics.encode(),
+        maintype="text",
+        subtype="calendar",
+        filename="interview.ics",
         params={"method": "REQUEST"},
     )
     return message

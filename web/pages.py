@@ -63,7 +63,9 @@ async def error_middleware(
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         status, title = 500, "Something went wrong"
-        message = "The server could not complete this request. Nothing you entered was lost; try again."
+        message = (
+            "The server could not complete this request. Nothing you entered was lost; try again."
+        )
     if wants_json:
         return web.json_response({"error": title, "message": message}, status=status)
     return error_page(request, status, title, message or title)

@@ -111,7 +111,10 @@ async def details_submit(request: web.Request) -> web.Response:
     await _require_recruiter(request)
     await _require_step(request)
     form = await read_form(request)
-    values: dict[str, Any] = {"name": form.get("interviewer_name", ""), "email": form.get("interviewer_email", "")}
+    values: dict[str, Any] = {
+        "name": form.get("interviewer_name", ""),
+        "email": form.get("interviewer_email", ""),
+    }
     given = {k for k in LABELS[Party.INTERVIEWER] if form.get(f"consent_{k.value}") == "yes"}
     for kind in given:
         values[f"consent_{kind.value}"] = True
@@ -190,7 +193,11 @@ async def mode_submit(request: web.Request) -> web.Response:
     zone = "UTC"
     if values["mode"] not in {"now", "later"}:
         return render_form(
-            request, "mode.html", values, {"mode": "Choose when to conduct the interview."}, draft=draft
+            request,
+            "mode.html",
+            values,
+            {"mode": "Choose when to conduct the interview."},
+            draft=draft,
         )
     if values["mode"] == "later":
         try:
@@ -200,7 +207,9 @@ async def mode_submit(request: web.Request) -> web.Response:
         except InvalidInput as exc:
             return render_form(request, "mode.html", values, {exc.field: exc.message}, draft=draft)
     settings = request.app[SETTINGS]
-    consents = {ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()}
+    consents = {
+        ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()
+    }
     async with request.app[SESSIONS].begin() as session:
         recruiter = await session.get(Recruiter, rid)
         if recruiter is None:
@@ -233,4 +242,3 @@ async def mode_submit(request: web.Request) -> web.Response:
                 "The invitation email could not be sent. Copy the link below and send it yourself."
             )
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")
-
