@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@if command -v node >/dev/null; then for f in web/static/js/*.js; do node --input-type=module --check < $$f || { echo "syntax error in $$f"; exit 1; }; done; fi
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -ra $(PYTEST_ARGS)
 
 lint: $(STAMP)

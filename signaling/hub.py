@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +40,10 @@ class Peer:
     room: str = ""
     interview_id: int = 0
     ready: bool = False
+    since: float = field(default_factory=time.time)
 
     def info(self) -> dict[str, Any]:
-        return {"role": self.role, "ready": self.ready}
+        return {"role": self.role, "ready": self.ready, "since": self.since}
 
 
 @dataclass
@@ -53,14 +56,29 @@ def channel_for(interview_id: int) -> str:
 
 
 def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The presence message every page of a room receives."""
-    roles = [info.get("role") for info in peers.values()]
+    """The presence message every page of a room receives.
+
+    `peer` is the newest connection of that role (a reloaded page replaces its old one), so the
+    other side knows whom to negotiate the call with.
+    """
+    newest: dict[str, tuple[float, str]] = {}
+    for peer_id, info in peers.items():
+        role = str(info.get("role"))
+        since = float(info.get("since", 0))
+        if role not in newest or since >= newest[role][0]:
+            newest[role] = (since, peer_id)
+    candidate = newest.get("candidate")
+    recruiter = newest.get("recruiter")
     return {
         "type": "presence",
-        "recruiter": {"connected": "recruiter" in roles},
+        "recruiter": {
+            "connected": recruiter is not None,
+            "peer": recruiter[1] if recruiter else None,
+        },
         "candidate": {
-            "connected": "candidate" in roles,
+            "connected": candidate is not None,
             "ready": any(i.get("role") == "candidate" and i.get("ready") for i in peers.values()),
+            "peer": candidate[1] if candidate else None,
         },
     }
 
@@ -74,7 +92,9 @@ class Hub:
         presence: PresenceStore,
         sessions: SessionMaker,
         max_connections: int = 15_000,
+        ice_servers: Callable[[str], list[dict[str, Any]]] = lambda peer: [],
     ) -> None:
+        self.ice_servers = ice_servers
         self.bus = bus
         self.presence = presence
         self.sessions = sessions
@@ -186,6 +206,7 @@ class Hub:
                 "interview": interview.id,
                 "state": interview.state,
                 "presence": summarize(peers),
+                "ice_servers": self.ice_servers(peer.id),
             },
         )
         await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})

@@ -35,7 +35,7 @@ async def presence_where(ws, candidate: dict, wait: float = 5) -> dict:
     async with asyncio.timeout(wait):
         while True:
             presence = await next_of(ws, "presence")
-            if presence["candidate"] == candidate:
+            if {key: presence["candidate"][key] for key in candidate} == candidate:
                 return presence
 
 
@@ -104,7 +104,7 @@ async def test_waiting_status_goes_ready_live_and_survives_a_reload(
     recruiter_ws = await client.ws_connect("/ws")
     await recruiter_ws.send_json({"type": "join", "role": "recruiter", "interview": interview_id})
     joined = await next_of(recruiter_ws, "joined")
-    assert joined["presence"]["candidate"] == {"connected": False, "ready": False}
+    assert joined["presence"]["candidate"] == {"connected": False, "ready": False, "peer": None}
 
     candidate_ws = await candidate.ws_connect("/ws")
     await candidate_ws.send_json(

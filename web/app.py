@@ -20,6 +20,7 @@ from aiohttp_session.redis_storage import RedisStorage
 from rooms.db import make_engine, make_sessionmaker
 from signaling.bus import Bus, MemoryBus, RedisBus
 from signaling.hub import Hub
+from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
 from web import account, candidate, interviews, pages, setup
 from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
@@ -113,7 +114,12 @@ def create_app(settings: Settings) -> web.Application:
     bus: Bus = RedisBus(redis_client) if redis_client else MemoryBus()
     presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
-    app[HUB] = Hub(bus, presence, app[SESSIONS])
+    app[HUB] = Hub(
+        bus,
+        presence,
+        app[SESSIONS],
+        ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
+    )
     app[LIMITER] = limiter
     app[MAILER] = make_mailer(settings)
 

@@ -55,6 +55,8 @@ async def error_middleware(
             raise
         status = exc.status
         title = exc.reason
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.path, exc.text)
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
         if status == 404:
             message = "This page does not exist, or it is not yours."

@@ -1,7 +1,9 @@
-// The candidate's page: equipment check, consents, Join, and the live link to the recruiter.
+// The candidate's page: equipment check, consents, Join, then the call once the interview starts.
+import { Call, wireControls } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
 
+const IN_CALL = new Set(["plan", "technical", "finishing"]);
 const root = document.getElementById("candidate");
 const token = root.dataset.token;
 const interviewer = root.dataset.interviewer;
@@ -17,10 +19,12 @@ const joinStatus = document.getElementById("join-status");
 const consentBoxes = [...document.querySelectorAll("input[name=consent]")];
 const csrf = document.getElementById("csrf").value;
 
+let state = root.dataset.state;
 let stream = null;
 let stopMeter = null;
 let heardSound = false;
 let joined = false;
+let call = null;
 
 function updateJoinButton() {
   const consented = consentBoxes.every((box) => box.checked);
@@ -63,15 +67,78 @@ async function startDevices(ids = {}) {
     ? "No camera was found: you can still join with audio only. Speak to test the microphone."
     : "Camera is on. Speak to test the microphone.";
   updateJoinButton();
+  // Back after a reload during the interview, with consents already given: straight into the call.
+  if (root.dataset.consented === "true" && IN_CALL.has(state) && !joined) {
+    joined = true;
+    signaling.send({ type: "ready" });
+    startCall();
+  }
 }
 
+function showStage() {
+  const text = {
+    plan: `${interviewer} is talking with you about your experience.`,
+    technical: "Technical questions",
+    finishing: "Time for your questions. Thank you for your answers.",
+  };
+  document.getElementById("stage-text").textContent = text[state] || "";
+}
+
+function startCall() {
+  if (call || !stream) return;
+  if (stopMeter) stopMeter();
+  document.getElementById("lobby-view").classList.add("hidden");
+  document.getElementById("call-view").classList.remove("hidden");
+  document.getElementById("local-video").srcObject = stream;
+  const callState = document.getElementById("call-state");
+  call = new Call({
+    signaling,
+    polite: true,
+    localStream: stream,
+    remoteVideo: document.getElementById("remote-video"),
+    otherRole: "recruiter",
+  });
+  call.addEventListener("state", (e) => {
+    callState.textContent = e.detail.state === "left" ? "The interviewer left. Waiting for them to return…" : e.detail.text;
+    callState.dataset.state = e.detail.state;
+  });
+  wireControls(stream, {
+    muteButton: document.getElementById("mute-button"),
+    cameraButton: document.getElementById("camera-button"),
+  });
+  window.p2pCall = call;
+  showStage();
+  // The signaling socket may already be in the room: start from its last presence.
+  if (lastPresence) call.follow(lastPresence);
+  signaling.attachCall();
+}
+
+function endInterview() {
+  if (call) call.stop();
+  signaling.close();
+  document.getElementById("lobby-view").classList.add("hidden");
+  document.getElementById("call-view").classList.add("hidden");
+  document.getElementById("ended-view").classList.remove("hidden");
+}
+
+let lastPresence = null;
 const signaling = new Signaling({ role: "candidate", token });
-signaling.addEventListener("joined", () => {
+signaling.addEventListener("joined", (e) => {
+  lastPresence = e.detail.presence;
+  state = e.detail.state;
   // After a reconnect, say again that we are ready.
   if (joined) signaling.send({ type: "ready" });
 });
+signaling.addEventListener("presence", (e) => {
+  lastPresence = e.detail;
+  if (joined && !call) joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
+});
 signaling.addEventListener("error", (e) => {
-  if (e.detail.code === "ended" || e.detail.code === "not_found") {
+  if (e.detail.code === "ended") {
+    endInterview();
+    return;
+  }
+  if (e.detail.code === "not_found") {
     signaling.close();
     location.reload();
     return;
@@ -79,18 +146,14 @@ signaling.addEventListener("error", (e) => {
   joinError.textContent = e.detail.message;
 });
 signaling.addEventListener("event", (e) => {
-  if (e.detail.name === "state") {
-    joinStatus.textContent =
-      e.detail.data.state === "completed"
-        ? "The interview has ended. Thank you for your time."
-        : `${interviewer} has started the interview.`;
-  }
+  if (e.detail.name !== "state") return;
+  state = e.detail.data.state;
+  if (state === "completed") endInterview();
+  else if (IN_CALL.has(state) && joined) startCall();
+  showStage();
 });
 signaling.addEventListener("disconnected", () => {
-  if (joined) joinStatus.textContent = "Connection to the server lost. Reconnecting…";
-});
-signaling.addEventListener("presence", () => {
-  if (joined) joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
+  if (joined && !call) joinStatus.textContent = "Connection to the server lost. Reconnecting…";
 });
 signaling.connect();
 
@@ -113,9 +176,11 @@ joinButton.addEventListener("click", async () => {
     return;
   }
   joined = true;
+  root.dataset.consented = "true";
   joinButton.textContent = "Joined";
   joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
   signaling.send({ type: "ready" });
+  if (IN_CALL.has(state)) startCall();
 });
 
 consentBoxes.forEach((box) => box.addEventListener("change", updateJoinButton));

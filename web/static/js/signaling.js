@@ -1,6 +1,8 @@
 // The signaling WebSocket: joins the interview's room, reconnects with backoff, and
 // hands every server message to the page's handlers by type.
 
+const CALL_TYPES = new Set(["offer", "answer", "ice", "restart"]);
+
 export class Signaling extends EventTarget {
   constructor(join) {
     super();
@@ -9,6 +11,17 @@ export class Signaling extends EventTarget {
     this.attempt = 0;
     this.closed = false;
     this.peer = null;
+    // Call messages that arrive before the page has a call to hand them to are kept, so an
+    // offer sent the moment this page joined is not lost while the camera is still opening.
+    this.callAttached = false;
+    this.callQueue = [];
+  }
+
+  attachCall() {
+    this.callAttached = true;
+    const queued = this.callQueue;
+    this.callQueue = [];
+    for (const message of queued) this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
   }
 
   connect() {
@@ -27,6 +40,10 @@ export class Signaling extends EventTarget {
         return;
       }
       if (message.type === "joined") this.peer = message.peer;
+      if (CALL_TYPES.has(message.type) && !this.callAttached) {
+        if (this.callQueue.length < 500) this.callQueue.push(message);
+        return;
+      }
       this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
     });
     ws.addEventListener("close", (event) => {

@@ -1,0 +1,86 @@
+// The recruiter's interview room: the call with the candidate, and the red phone that ends it.
+import { Call, wireControls } from "./call.js";
+import { explainMediaError, openMedia } from "./devices.js";
+import { Signaling } from "./signaling.js";
+
+const room = document.getElementById("room");
+const interviewId = Number(room.dataset.interview);
+const candidateName = room.dataset.candidateName;
+const csrf = document.getElementById("csrf").value;
+const callState = document.getElementById("call-state");
+const mediaError = document.getElementById("media-error");
+
+const signaling = new Signaling({ role: "recruiter", interview: interviewId });
+let call = null;
+let lastPresence = null;
+
+signaling.addEventListener("joined", (e) => (lastPresence = e.detail.presence));
+signaling.addEventListener("presence", (e) => (lastPresence = e.detail));
+signaling.addEventListener("event", (e) => {
+  if (e.detail.name === "state" && e.detail.data.state === "completed") showCompleted();
+});
+signaling.connect();
+
+async function start() {
+  let stream;
+  try {
+    stream = await openMedia();
+  } catch (error) {
+    mediaError.textContent = explainMediaError(error);
+    stream = new MediaStream();
+  }
+  document.getElementById("local-video").srcObject = stream;
+  call = new Call({
+    signaling,
+    polite: false,
+    localStream: stream,
+    remoteVideo: document.getElementById("remote-video"),
+    otherRole: "candidate",
+  });
+  call.addEventListener("state", (e) => {
+    callState.textContent = e.detail.state === "left" ? "Candidate left" : e.detail.text;
+    callState.dataset.state = e.detail.state;
+  });
+  wireControls(stream, {
+    muteButton: document.getElementById("mute-button"),
+    cameraButton: document.getElementById("camera-button"),
+  });
+  window.p2pCall = call;
+  if (lastPresence) call.follow(lastPresence);
+  else callState.textContent = `Waiting for ${candidateName}…`;
+  signaling.attachCall();
+}
+
+function showCompleted() {
+  if (call) call.stop();
+  signaling.close();
+  const modal = document.getElementById("completed-modal");
+  if (!modal.open) modal.showModal();
+}
+
+const confirmEnd = document.getElementById("confirm-end");
+document.getElementById("hang-up").addEventListener("click", () => confirmEnd.showModal());
+document.getElementById("confirm-end-no").addEventListener("click", () => confirmEnd.close());
+document.getElementById("confirm-end-yes").addEventListener("click", async () => {
+  const button = document.getElementById("confirm-end-yes");
+  button.disabled = true;
+  try {
+    const response = await fetch(`/interviews/${interviewId}/end`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.message || `The server answered ${response.status}.`);
+    }
+  } catch (error) {
+    button.disabled = false;
+    confirmEnd.close();
+    mediaError.textContent = `Could not end the interview: ${error.message}`;
+    return;
+  }
+  confirmEnd.close();
+  showCompleted();
+});
+
+start();
