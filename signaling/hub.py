@@ -125,7 +125,8 @@ class Hub:
 
     async def serve(self, request: web.Request, recruiter_id: int | None) -> web.WebSocketResponse:
         """Run one page's WebSocket until it closes."""
-        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_MESSAGE_BYTES + 1024)
+        # Frames up to 1 MiB are read and refused with an error; larger ones close the socket (1009).
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_FRAME_BYTES)
         await ws.prepare(request)
         if len(self._peers) >= self.max_connections:
             await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"server busy, try again")
