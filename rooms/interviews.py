@@ -16,7 +16,16 @@ from sqlalchemy.orm import selectinload
 from rooms.accounts import normalize_email
 from rooms.consents import REQUIRED, ConsentKind, Party
 from rooms.errors import InvalidInput, NotFound
-from rooms.models import Consent, Interview, InterviewEvent, Recruiter, Specialization, utcnow
+from rooms.models import (
+    Consent,
+    Interview,
+    InterviewEvent,
+    InterviewQuestion,
+    Question,
+    Recruiter,
+    Specialization,
+    utcnow,
+)
 from rooms.states import InterviewState, check_transition, is_live
 
 # 32 random bytes = 256 bits, URL-safe base64 without padding: 43 characters.
@@ -24,6 +33,7 @@ CANDIDATE_TOKEN_BYTES = 32
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_NAME_LENGTH = 200
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
+DEFAULT_QUESTION_COUNT = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ async def create_interview(
     scheduled_at: datetime | None = None,
     time_zone: str = "UTC",
     ip_address: str = "",
+    question_count: int = DEFAULT_QUESTION_COUNT,
 ) -> Interview:
     """Create an interview: now (waiting) or later (scheduled), with its candidate link."""
     check_consents(Party.INTERVIEWER, set(interviewer_consents))
@@ -105,6 +116,7 @@ async def create_interview(
     )
     session.add(interview)
     await session.flush()
+    await choose_questions(session, interview, question_count)
     for kind, given_at in interviewer_consents.items():
         session.add(
             Consent(
@@ -121,6 +133,27 @@ async def create_interview(
     )
     await session.flush()
     return interview
+
+
+async def choose_questions(session: AsyncSession, interview: Interview, count: int) -> None:
+    """The first `count` questions of the specialization, in the bank's order."""
+    available = list(
+        await session.scalars(
+            select(Question)
+            .where(Question.specialization_id == interview.specialization_id)
+            .order_by(Question.position)
+        )
+    )
+    if not 1 <= count <= len(available):
+        raise InvalidInput(
+            "question_count", f"Choose between 1 and {len(available)} technical questions."
+        )
+    interview.question_count = count
+    for position, question in enumerate(available[:count], start=1):
+        session.add(
+            InterviewQuestion(interview_id=interview.id, position=position, question_id=question.id)
+        )
+    await session.flush()
 
 
 def _with_details() -> Any:

@@ -157,6 +157,8 @@ class Interview(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     question_count: Mapped[int] = mapped_column(Integer, default=10)
+    current_question: Mapped[int | None] = mapped_column(Integer)
+    """1-based position of the question on screen during the technical part."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     candidate_joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -169,6 +171,9 @@ class Interview(Base):
     )
     events: Mapped[list[InterviewEvent]] = relationship(
         back_populates="interview", cascade="all, delete-orphan", order_by="InterviewEvent.id"
+    )
+    questions: Mapped[list[InterviewQuestion]] = relationship(
+        cascade="all, delete-orphan", order_by="InterviewQuestion.position"
     )
 
 
@@ -207,3 +212,41 @@ class InterviewEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     interview: Mapped[Interview] = relationship(back_populates="events")
+
+
+class InterviewQuestion(Base):
+    """A bank question chosen for an interview, at its 1-based position."""
+
+    __tablename__ = "interview_questions"
+    __table_args__ = (UniqueConstraint("interview_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+
+    question: Mapped[Question] = relationship()
+
+
+class TopicCheck(Base):
+    """A topic of the Interview plan the recruiter marked as completed."""
+
+    __tablename__ = "topic_checks"
+    __table_args__ = (UniqueConstraint("interview_id", "topic_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"))
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id"))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Note(Base):
+    """The recruiter's interview notes, one text per interview, autosaved."""
+
+    __tablename__ = "notes"
+
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -33,7 +33,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-TABLES = ["interview_events", "consents", "interviews", "password_setup_links", "recruiters"]
+TABLES = [
+    "notes",
+    "topic_checks",
+    "interview_questions",
+    "interview_events",
+    "consents",
+    "interviews",
+    "password_setup_links",
+    "recruiters",
+]
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from signaling.bus import Bus, MemoryBus, RedisBus
 from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
-from web import account, candidate, interviews, pages, setup
+from web import account, candidate, conduct, interviews, pages, setup
 from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
 from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/ws", websocket, name="ws")
-    for module in (pages, account, setup, interviews, candidate):
+    for module in (pages, account, setup, interviews, candidate, conduct):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -7,13 +7,19 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_session import Session, get_session
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from rooms.consents import LABELS, REQUIRED, ConsentKind, Party
 from rooms.errors import InvalidInput
-from rooms.interviews import Person, create_interview, parse_schedule, validate_person
-from rooms.models import Recruiter, Specialization, utcnow
+from rooms.interviews import (
+    DEFAULT_QUESTION_COUNT,
+    Person,
+    create_interview,
+    parse_schedule,
+    validate_person,
+)
+from rooms.models import Question, Recruiter, Specialization, utcnow
 from web.forms import read_form, render_form
 from web.invitations import send_invitation
 from web.keys import SESSIONS, SETTINGS
@@ -174,7 +180,21 @@ async def candidate_submit(request: web.Request) -> web.Response:
 async def mode_form(request: web.Request) -> web.Response:
     await _require_recruiter(request)
     draft = await _require_step(request, "interviewer", "candidate")
-    return render_form(request, "mode.html", {"mode": "now", "send_invitation": True}, draft=draft)
+    return render_form(
+        request,
+        "mode.html",
+        {"mode": "now", "send_invitation": True, "question_count": DEFAULT_QUESTION_COUNT},
+        draft=draft,
+        max_questions=await _question_total(request, draft["specialization"]),
+    )
+
+
+async def _question_total(request: web.Request, specialization: str) -> int:
+    async with request.app[SESSIONS]() as session:
+        total = await session.scalar(
+            select(func.count(Question.id)).where(Question.specialization_id == specialization)
+        )
+    return int(total or 0)
 
 
 @routes.post("/setup/mode")
@@ -188,7 +208,22 @@ async def mode_submit(request: web.Request) -> web.Response:
         "scheduled_time": form.get("scheduled_time", ""),
         "time_zone": form.get("time_zone", "") or "UTC",
         "send_invitation": form.get("send_invitation") == "yes",
+        "question_count": form.get("question_count", ""),
     }
+    max_questions = await _question_total(request, draft["specialization"])
+    extra = {"draft": draft, "max_questions": max_questions}
+    try:
+        question_count = int(values["question_count"] or DEFAULT_QUESTION_COUNT)
+    except ValueError:
+        question_count = 0
+    if not 1 <= question_count <= max_questions:
+        return render_form(
+            request,
+            "mode.html",
+            values,
+            {"question_count": f"Choose between 1 and {max_questions} technical questions."},
+            **extra,
+        )
     scheduled_at: datetime | None = None
     zone = "UTC"
     if values["mode"] not in {"now", "later"}:
@@ -197,7 +232,7 @@ async def mode_submit(request: web.Request) -> web.Response:
             "mode.html",
             values,
             {"mode": "Choose when to conduct the interview."},
-            draft=draft,
+            **extra,
         )
     if values["mode"] == "later":
         try:
@@ -205,7 +240,7 @@ async def mode_submit(request: web.Request) -> web.Response:
                 values["scheduled_date"], values["scheduled_time"], values["time_zone"]
             )
         except InvalidInput as exc:
-            return render_form(request, "mode.html", values, {exc.field: exc.message}, draft=draft)
+            return render_form(request, "mode.html", values, {exc.field: exc.message}, **extra)
     settings = request.app[SETTINGS]
     consents = {
         ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()
@@ -226,6 +261,7 @@ async def mode_submit(request: web.Request) -> web.Response:
                 scheduled_at=scheduled_at,
                 time_zone=zone,
                 ip_address=client_ip(request),
+                question_count=question_count,
             )
         except InvalidInput as exc:
             if exc.field.startswith("consent_"):

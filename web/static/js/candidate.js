@@ -75,13 +75,32 @@ async function startDevices(ids = {}) {
   }
 }
 
-function showStage() {
+function showStage(question) {
   const text = {
-    plan: `${interviewer} is talking with you about your experience.`,
-    technical: "Technical questions",
-    finishing: "Time for your questions. Thank you for your answers.",
+    plan: `${interviewer} is talking with you about your experience and the topics of the interview.`,
+    technical: "Technical questions: answer out loud, in your own words.",
+    finishing: "Time for your questions to the interviewer. Thank you for your answers.",
   };
   document.getElementById("stage-text").textContent = text[state] || "";
+  const box = document.getElementById("question-box");
+  box.classList.toggle("hidden", !question);
+  if (question) {
+    document.getElementById("question-counter").textContent = `Question: ${question.position}/${question.total}`;
+    document.getElementById("question-text").textContent = question.text;
+  }
+}
+
+async function refreshStage() {
+  try {
+    const response = await fetch(`/i/${token}/stage`, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const view = await response.json();
+    state = view.state;
+    if (state === "completed") endInterview();
+    else showStage(view.question);
+  } catch {
+    /* the next event will try again */
+  }
 }
 
 function startCall() {
@@ -107,7 +126,7 @@ function startCall() {
     cameraButton: document.getElementById("camera-button"),
   });
   window.p2pCall = call;
-  showStage();
+  refreshStage();
   // The signaling socket may already be in the room: start from its last presence.
   if (lastPresence) call.follow(lastPresence);
   signaling.attachCall();
@@ -146,11 +165,12 @@ signaling.addEventListener("error", (e) => {
   joinError.textContent = e.detail.message;
 });
 signaling.addEventListener("event", (e) => {
-  if (e.detail.name !== "state") return;
+  if (e.detail.name !== "state" && e.detail.name !== "stage") return;
   state = e.detail.data.state;
   if (state === "completed") endInterview();
   else if (IN_CALL.has(state) && joined) startCall();
-  showStage();
+  if (e.detail.name === "stage") showStage(e.detail.data.question);
+  else refreshStage();
 });
 signaling.addEventListener("disconnected", () => {
   if (joined && !call) joinStatus.textContent = "Connection to the server lost. Reconnecting…";

@@ -2,6 +2,7 @@
 import { Call, wireControls } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
+import { NotesAutosave, StagePanel } from "./stage.js";
 
 const room = document.getElementById("room");
 const interviewId = Number(room.dataset.interview);
@@ -16,8 +17,35 @@ let lastPresence = null;
 
 signaling.addEventListener("joined", (e) => (lastPresence = e.detail.presence));
 signaling.addEventListener("presence", (e) => (lastPresence = e.detail));
+const stage = new StagePanel({
+  interviewId,
+  csrf,
+  root: document.getElementById("stage"),
+  errorBox: document.getElementById("stage-error"),
+});
+const notes = new NotesAutosave({
+  interviewId,
+  csrf,
+  textarea: document.getElementById("notes"),
+  status: document.getElementById("notes-status"),
+});
+let notesLoaded = false;
+document.getElementById("stage").addEventListener("stagechange", (e) => {
+  if (!notesLoaded) {
+    notesLoaded = true;
+    notes.load(e.detail.notes);
+  }
+  if (e.detail.state === "completed") showCompleted();
+});
+window.p2pStage = stage;
+stage.refresh();
+
 signaling.addEventListener("event", (e) => {
   if (e.detail.name === "state" && e.detail.data.state === "completed") showCompleted();
+  // Another tab of this recruiter moved the interview on: follow it.
+  else if (e.detail.name === "stage" && stage.view && e.detail.data.state !== stage.view.state) stage.refresh();
+  else if (e.detail.name === "stage" && stage.view && e.detail.data.question &&
+    (!stage.view.question || e.detail.data.question.position !== stage.view.question.position)) stage.refresh();
 });
 signaling.connect();
 
@@ -80,6 +108,7 @@ document.getElementById("confirm-end-yes").addEventListener("click", async () =>
     return;
   }
   confirmEnd.close();
+  await notes.save();
   showCompleted();
 });
 

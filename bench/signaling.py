@@ -1,0 +1,841 @@
+"""Benchmark of the signaling hub: relay latency by number of rooms, and memory per idle WebSocket.
+
+Everything runs against real `p2p-interview serve` processes on 127.0.0.1:
+
+* Relay latency. For each N in --rooms, N interviews each get a recruiter WebSocket (signed in
+  over HTTP, the session cookie reused) and a candidate WebSocket (the interview's link token),
+  both joined to the room. Every candidate then sends one `offer` a second, rooms staggered
+  evenly over the second, for --seconds seconds; the recruiter's side times each arrival against
+  the send time carried in the `sdp` field. Printed: messages received and lost, p50, p99, max.
+  With --two-nodes the recruiters are on node A and the candidates on node B, so every message
+  crosses Redis pub/sub (REDIS_URL=redis://127.0.0.1:6379/14, flushed first).
+* Idle connections. --idle WebSockets (a recruiter and a candidate per room, all joined) held
+  open on node A; the server's VmRSS before and after gives the memory per connection.
+
+The servers share a temporary SQLite database, migrated, loaded with the bundled question bank
+and seeded directly with one recruiter and enough "right now" interviews. Clients run in their
+own processes (multiprocessing, spawn), separate from the orchestrating process; each phase
+reports the client's CPU and event-loop lag so one can tell whether the client was the
+bottleneck. The whole run is bounded by --time-limit; servers and clients are stopped at the end,
+on errors and on Ctrl-C.
+
+Run from the repository root:
+
+    .venv/bin/python bench/signaling.py                  # --rooms 10,100,1000 --seconds 10 --idle 5000
+    .venv/bin/python bench/signaling.py --rooms 10 --seconds 3 --idle 200
+    .venv/bin/python bench/signaling.py --two-nodes --keep   # keep the temp dir with the server logs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder is first on sys.path, where `signaling` would name this file
+# instead of the project's package: put the repository root there.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+elif str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+EMAIL = "bench-recruiter@example.com"
+PASSWORD = "bench pass phrase, long enough"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+JOIN_CONCURRENCY = 32  # joins in flight per client process
+GRACE_S = 3.0  # how long after the last send a message may still arrive before it counts as lost
+ROOMS_PER_CLIENT = 250  # latency: rooms one client process drives, at most (CPU permitting)
+IDLE_PER_CLIENT = 2500  # idle: WebSockets one client process holds
+
+
+# --------------------------------------------------------------------------- client processes
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one client process does: join its rooms, then relay offers (latency) or hold (idle)."""
+
+    mode: str  # "latency" or "idle"
+    rooms: list[tuple[int, str, float]]  # interview id, candidate token, send offset in the second
+    recruiter_url: str
+    candidate_url: str
+    cookies: dict[str, str]
+    seconds: int = 0
+
+
+@dataclass
+class Pair:
+    """One room as the client sees it: the recruiter's and the candidate's WebSockets."""
+
+    recruiter: aiohttp.ClientWebSocketResponse
+    candidate: aiohttp.ClientWebSocketResponse
+    offset: float
+    received: int = 0
+
+
+def client_process(job: Job, conn: Connection) -> None:
+    """Entry point of a client process: run the job, report through `conn`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when clients stop
+    try:
+        asyncio.run(_client(job, conn))
+    except BaseException as exc:  # report anything, the parent is waiting on the pipe
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+async def open_joined(
+    http: aiohttp.ClientSession, base: str, join: dict[str, Any]
+) -> aiohttp.ClientWebSocketResponse:
+    """Connect to /ws as a page of `base` would (same Origin), send `join`, wait for `joined`."""
+    ws = await http.ws_connect(
+        f"{base}/ws", origin=base, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+    )
+    try:
+        await ws.send_json(join)
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"closed while joining ({msg.type.name}, {ws.close_code})")
+            data = json.loads(msg.data)
+            if data.get("type") == "joined":
+                return ws
+            if data.get("type") == "error":
+                raise RuntimeError(f"join refused: {data.get('code')}: {data.get('message')}")
+    except BaseException:
+        await ws.close()
+        raise
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Read and drop everything (presence updates); reading also answers the server's pings."""
+    async for _ in ws:
+        pass
+
+
+async def _read_offers(pair: Pair, latencies: list[float]) -> None:
+    """Time every relayed offer on the recruiter's socket; ignore presence and the rest."""
+    async for msg in pair.recruiter:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            continue
+        now = time.perf_counter()
+        data = json.loads(msg.data)
+        if data.get("type") == "offer":
+            latencies.append(now - float(data["sdp"]))
+            pair.received += 1
+
+
+async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:
+    """Record how late a 5 ms sleep wakes up: this client's event-loop lag."""
+    while not stop.is_set():
+        began = time.perf_counter()
+        await asyncio.sleep(0.005)
+        lags.append(time.perf_counter() - began - 0.005)
+
+
+async def _client(job: Job, conn: Connection) -> None:
+    """Join every room of the job, report ready, then do the job's measurement."""
+    jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies of an IP-address host
+    jar.update_cookies(job.cookies, URL(job.recruiter_url))
+    recruiter_http = aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=0))
+    candidate_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    pairs: list[Pair] = []
+    failures: list[str] = []
+    gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+    async def join_room(interview: int, token: str, offset: float) -> None:
+        async with gate:
+            recruiter = None
+            try:
+                recruiter = await asyncio.wait_for(
+                    open_joined(
+                        recruiter_http,
+                        job.recruiter_url,
+                        {"type": "join", "role": "recruiter", "interview": interview},
+                    ),
+                    30,
+                )
+                candidate = await asyncio.wait_for(
+                    open_joined(
+                        candidate_http,
+                        job.candidate_url,
+                        {"type": "join", "role": "candidate", "token": token},
+                    ),
+                    30,
+                )
+                pairs.append(Pair(recruiter, candidate, offset))
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                if recruiter is not None:
+                    await recruiter.close()
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(join_room(*room) for room in job.rooms))
+        joined_s = time.perf_counter() - began
+        latencies: list[float] = []
+        for pair in pairs:
+            tasks.append(asyncio.create_task(_read_offers(pair, latencies)))
+            tasks.append(asyncio.create_task(_drain(pair.candidate)))
+        conn.send(("ready", {"pairs": len(pairs), "joined_s": joined_s, "failures": failures}))
+        command = await asyncio.to_thread(conn.recv)
+        if command[0] == "go":
+            conn.send(("done", await _relay(job, pairs, latencies, start_at=command[1])))
+            await asyncio.to_thread(conn.recv)  # "close"
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(ws.close() for p in pairs for ws in (p.recruiter, p.candidate)),
+                    return_exceptions=True,
+                ),
+                20,
+            )
+        await recruiter_http.close()
+        await candidate_http.close()
+
+
+async def _relay(job: Job, pairs: list[Pair], latencies: list[float], start_at: float) -> Any:
+    """Send one offer per room per second from `start_at`, then wait for stragglers."""
+    lags: list[float] = []
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_loop(lags, stop))
+    lateness: list[float] = []
+    schedule = sorted(pairs, key=lambda p: p.offset)
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    cpu_began = time.process_time()
+    for second in range(job.seconds):
+        for pair in schedule:
+            due = start_at + second + pair.offset
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent = time.perf_counter()
+            lateness.append(sent - due)
+            await pair.candidate.send_str(json.dumps({"type": "offer", "sdp": repr(sent)}))
+    cpu = time.process_time() - cpu_began
+    window = time.perf_counter() - start_at
+    expected = len(pairs) * job.seconds
+    deadline = time.perf_counter() + GRACE_S
+    while sum(p.received for p in pairs) < expected and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await watcher
+    return {
+        "latencies": list(latencies),
+        "received": sum(p.received for p in pairs),
+        "expected": expected,
+        "lateness_p99": percentile(sorted(lateness), 99),
+        "lag_p99": percentile(sorted(lags), 99),
+        "lag_max": max(lags, default=math.nan),
+        "cpu": cpu / window if window > 0 else math.nan,
+    }
+
+
+class Clients:
+    """A set of client processes, one Job each, talked to through pipes."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        context = mp.get_context("spawn")
+        self.processes: list[mp.process.BaseProcess] = []
+        self.pipes: list[Connection] = []
+        for job in jobs:
+            parent, child = context.Pipe()
+            process = context.Process(target=client_process, args=(job, child), daemon=True)
+            process.start()
+            child.close()
+            self.processes.append(process)
+            self.pipes.append(parent)
+
+    def collect(self, what: str, timeout: float) -> list[Any]:
+        """Wait for every process's `what` report, at most `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        replies = []
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"a client process did not report {what!r} in {timeout:.0f} s")
+            try:
+                kind, payload = pipe.recv()
+            except EOFError:
+                raise RuntimeError("a client process died") from None
+            if kind == "error":
+                raise RuntimeError(f"a client process failed: {payload}")
+            replies.append(payload)
+        return replies
+
+    def tell(self, message: tuple[Any, ...]) -> None:
+        """Send `message` to every client process."""
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(message)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Let the processes close their sockets and exit; terminate the ones that do not."""
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+@contextlib.contextmanager
+def clients(jobs: list[Job]) -> Iterator[Clients]:
+    """Client processes that are stopped however the block ends."""
+    group = Clients(jobs)
+    try:
+        yield group
+    finally:
+        group.tell(("close",))
+        group.stop()
+
+
+# --------------------------------------------------------------------------- servers and data
+
+
+@dataclass
+class Node:
+    """One `p2p-interview serve` process."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_node(name: str, work: Path, database_url: str, secret: str, redis_url: str) -> Node:
+    """Start `python -m web.cli serve` and wait until it accepts connections."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SMTP_HOST"}}
+    env.update(
+        PORT=str(port),
+        HOST="127.0.0.1",
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=database_url,
+        DATA_DIR=str(work / f"data-{name}"),
+        SECRET_KEY=secret,
+        LOG_LEVEL="INFO",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    log = work / f"server-{name}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches only this script, which stops the servers
+        )
+    node = Node(name, port, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server {name} exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return node
+        except OSError:
+            time.sleep(0.1)
+    stop_node(node)
+    raise RuntimeError(f"server {name} did not start: {log.read_text()[-2000:]}")
+
+
+def stop_node(node: Node) -> None:
+    """SIGTERM (graceful shutdown), then SIGKILL after 10 s."""
+    if node.process.poll() is None:
+        node.process.terminate()
+        try:
+            node.process.wait(10)
+        except subprocess.TimeoutExpired:
+            node.process.kill()
+            node.process.wait(5)
+
+
+async def seed(database_url: str, interviews: int) -> list[tuple[int, str]]:
+    """Load the bank, create the recruiter and `interviews` "right now" interviews."""
+    from rooms import accounts
+    from rooms.bank import bundled_banks, import_banks
+    from rooms.consents import ConsentKind
+    from rooms.db import make_engine, make_sessionmaker
+    from rooms.interviews import Person, create_interview
+    from rooms.models import utcnow
+
+    engine = make_engine(database_url)
+    made: list[tuple[int, str]] = []
+    try:
+        sessions = make_sessionmaker(engine)
+        async with sessions.begin() as session:
+            await import_banks(session, bundled_banks())
+        async with sessions.begin() as session:
+            recruiter = await accounts.create_recruiter(session, EMAIL, PASSWORD)
+            consents = {ConsentKind.PERSONAL_DATA: utcnow(), ConsentKind.AI_ANALYSIS: utcnow()}
+            for i in range(interviews):
+                interview = await create_interview(
+                    session,
+                    recruiter,
+                    "python-backend",
+                    Person("Bench Recruiter", EMAIL),
+                    Person(f"Candidate {i}", f"candidate{i}@example.com"),
+                    consents,
+                    "bench",
+                )
+                made.append((interview.id, interview.candidate_token))
+    finally:
+        await engine.dispose()
+    return made
+
+
+async def sign_in(base: str) -> dict[str, str]:
+    """Sign the recruiter in through the form; return the session's cookies."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(f"{base}/signin") as response:
+            match = CSRF_RE.search(await response.text())
+        if not match:
+            raise RuntimeError(f"no CSRF token on {base}/signin ({response.status})")
+        form = {"email": EMAIL, "password": PASSWORD, "csrf_token": match.group(1)}
+        async with http.post(f"{base}/signin", data=form, allow_redirects=False) as response:
+            if response.status != 303:
+                raise RuntimeError(f"sign-in failed: {response.status} {await response.text()}")
+        return {cookie.key: cookie.value for cookie in jar}
+
+
+def flush_redis(url: str) -> None:
+    """Empty the benchmark's Redis database."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (nan when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = math.ceil(q / 100 * len(sorted_values))
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
+
+
+def rss_kib(pid: int) -> int:
+    """The process's resident set size (VmRSS) in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class LatencyResult:
+    """One relay-latency phase, all client processes together."""
+
+    rooms: int
+    joined: int
+    clients: int
+    joined_s: float
+    expected: int
+    received: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu: dict[str, float]
+    machine_cpu: float
+    client_cpu: float
+    lag_p99_ms: float
+    lateness_p99_ms: float
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.expected - self.received
+
+    @property
+    def client_bound(self) -> bool:
+        """Whether the client, not the server, plausibly shaped the numbers."""
+        loop_heavy = self.lag_p99_ms > 1 and self.lag_p99_ms > 0.25 * self.p99_ms
+        return self.client_cpu > 0.7 or loop_heavy or self.lateness_p99_ms > 20
+
+
+@dataclass
+class IdleResult:
+    """The idle-connections phase."""
+
+    wanted: int
+    held: int
+    clients: int
+    joined_s: float
+    rss_before_kib: int
+    rss_after_kib: int
+    rss_closed_kib: int
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_after_kib - self.rss_before_kib) / self.held if self.held else math.nan
+
+
+def auto_clients(units: int, per_client: int, nodes: int) -> int:
+    """Client processes for `units`: one per `per_client`, leaving a CPU for each server node."""
+    spare = max(1, (os.cpu_count() or 1) - nodes)
+    return max(1, min(math.ceil(units / per_client), spare))
+
+
+def run_latency(
+    n: int,
+    interviews: list[tuple[int, str]],
+    recruiters: Node,
+    candidates: Node,
+    cookies: dict[str, str],
+    seconds: int,
+    processes: int,
+) -> LatencyResult:
+    """Open `n` rooms, relay one offer per room per second, and gather the latencies."""
+    rooms = [(iid, token, g / n) for g, (iid, token) in enumerate(interviews[:n])]
+    jobs = [
+        Job("latency", rooms[w::processes], recruiters.url, candidates.url, cookies, seconds)
+        for w in range(processes)
+    ]
+    nodes = {recruiters.name: recruiters, candidates.name: candidates}
+    with clients(jobs) as group:
+        ready = group.collect("ready", 60 + n * 0.15)
+        time.sleep(1.0)  # let the presence broadcasts of the last joins settle
+        start_at = time.perf_counter() + 1.0
+        group.tell(("go", start_at))
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+        cpu0 = {name: cpu_seconds(node.process.pid) for name, node in nodes.items()}
+        ticks0, wall0 = machine_ticks(), time.perf_counter()
+        time.sleep(max(0.0, start_at + seconds - time.perf_counter()))
+        wall = time.perf_counter() - wall0
+        ticks1 = machine_ticks()
+        server_cpu = {
+            name: (cpu_seconds(node.process.pid) - cpu0[name]) / wall
+            for name, node in nodes.items()
+        }
+        done = group.collect("done", GRACE_S + 60)
+    latencies = sorted(ms for d in done for ms in (x * 1000 for x in d["latencies"]))
+    return LatencyResult(
+        rooms=n,
+        joined=sum(r["pairs"] for r in ready),
+        clients=processes,
+        joined_s=max(r["joined_s"] for r in ready),
+        expected=n * seconds,
+        received=sum(d["received"] for d in done),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        max_ms=latencies[-1] if latencies else math.nan,
+        server_cpu=server_cpu,
+        machine_cpu=(ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]),
+        client_cpu=max(d["cpu"] for d in done),
+        lag_p99_ms=max(d["lag_p99"] for d in done) * 1000,
+        lateness_p99_ms=max(d["lateness_p99"] for d in done) * 1000,
+        failures=[f for r in ready for f in r["failures"]],
+    )
+
+
+def hold_idle(
+    rooms: list[tuple[int, str]], node: Node, cookies: dict[str, str], per_client: int
+) -> tuple[list[Any], Clients]:
+    """Start client processes that join a recruiter and a candidate to each room and hold them."""
+    count = max(1, min(math.ceil(2 * len(rooms) / per_client), 8))
+    entries = [(iid, token, 0.0) for iid, token in rooms]
+    jobs = [Job("idle", entries[w::count], node.url, node.url, cookies) for w in range(count)]
+    group = Clients(jobs)
+    try:
+        return group.collect("ready", 60 + 2 * len(rooms) * 0.03), group
+    except BaseException:
+        group.stop(5)
+        raise
+
+
+def release(group: Clients) -> None:
+    """Tell idle client processes to close their sockets, and wait for them."""
+    group.tell(("close",))
+    group.stop()
+
+
+def run_idle(
+    count: int, interviews: list[tuple[int, str]], node: Node, cookies: dict[str, str]
+) -> IdleResult:
+    """Hold `count` joined WebSockets on `node` and read its RSS before and after."""
+    # Warm-up: the first joins load code and fill caches that are no per-connection cost.
+    ready, group = hold_idle(interviews[:20], node, cookies, IDLE_PER_CLIENT)
+    release(group)
+    time.sleep(2)
+    before = rss_kib(node.process.pid)
+    ready, group = hold_idle(interviews[: count // 2], node, cookies, IDLE_PER_CLIENT)
+    try:
+        time.sleep(3)  # presence broadcasts of the last joins
+        after = rss_kib(node.process.pid)
+    finally:
+        release(group)
+    time.sleep(3)
+    return IdleResult(
+        wanted=count,
+        held=2 * sum(r["pairs"] for r in ready),
+        clients=len(group.processes),
+        joined_s=max(r["joined_s"] for r in ready),
+        rss_before_kib=before,
+        rss_after_kib=after,
+        rss_closed_kib=rss_kib(node.process.pid),
+        failures=[f for r in ready for f in r["failures"]],
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def ms(value: float) -> str:
+    """Milliseconds for a table cell."""
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def describe_latency(r: LatencyResult) -> str:
+    """The lines printed after one latency phase."""
+    cpu = "  ".join(f"{name} {share:.0%}" for name, share in r.server_cpu.items())
+    verdict = (
+        "the CLIENT may be a bottleneck here, read these numbers with care"
+        if r.client_bound
+        else "the client is not the bottleneck"
+    )
+    lines = [
+        f"latency, {r.rooms} rooms: {r.joined} joined ({2 * r.joined} WebSockets) in "
+        f"{r.joined_s:.1f} s by {r.clients} client process(es); {r.expected} sent, "
+        f"{r.received} received, {r.lost} lost; p50 {ms(r.p50_ms)} ms, p99 {ms(r.p99_ms)} ms, "
+        f"max {ms(r.max_ms)} ms",
+        f"  server CPU {cpu}; machine CPU busy {r.machine_cpu:.0%}; client CPU "
+        f"{r.client_cpu:.0%} (busiest process), loop lag p99 {ms(r.lag_p99_ms)} ms, "
+        f"send lateness p99 {ms(r.lateness_p99_ms)} ms: {verdict}",
+    ]
+    if r.failures:
+        lines.append(f"  {len(r.failures)} rooms failed to join, e.g. {r.failures[0]}")
+    return "\n".join(lines)
+
+
+def describe_idle(r: IdleResult) -> str:
+    """The lines printed after the idle phase."""
+    lines = [
+        f"idle: {r.held} of {r.wanted} WebSockets held joined ({r.held // 2} rooms, recruiter + "
+        f"candidate) by {r.clients} client process(es), joined in {r.joined_s:.1f} s; server RSS "
+        f"{r.rss_before_kib / 1024:.1f} MiB -> {r.rss_after_kib / 1024:.1f} MiB = "
+        f"{r.kib_per_connection:.1f} KiB per connection; {r.rss_closed_kib / 1024:.1f} MiB "
+        "after they closed"
+    ]
+    if r.failures:
+        lines.append(f"  {len(r.failures)} rooms failed to join, e.g. {r.failures[0]}")
+    return "\n".join(lines)
+
+
+def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) -> str:
+    """The compact table printed at the end."""
+    head = (
+        f"{'rooms':>6} {'clients':>7} {'sent':>7} {'received':>8} {'lost':>5} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>8} {'server CPU':>12}  client"
+    )
+    rows = [f"summary: {mode}", head]
+    for r in latency:
+        cpu = "/".join(f"{share:.0%}" for share in r.server_cpu.values())
+        rows.append(
+            f"{r.rooms:>6} {r.clients:>7} {r.expected:>7} {r.received:>8} {r.lost:>5} "
+            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>12}  "
+            f"{'BOTTLENECK?' if r.client_bound else 'ok'}"
+        )
+    if idle:
+        rows.append(
+            f"idle: {idle.held} connections, RSS {idle.rss_before_kib / 1024:.1f} -> "
+            f"{idle.rss_after_kib / 1024:.1f} MiB, {idle.kib_per_connection:.1f} KiB/connection"
+        )
+    rows.append(
+        f"machine: {os.cpu_count()} CPUs (os.cpu_count()), {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
+    )
+    return "\n".join(rows)
+
+
+def log_problems(node: Node, limit: int = 8) -> list[str]:
+    """Warning, error and traceback lines of a server's log, deduplicated, the first few."""
+    seen: dict[str, int] = {}
+    for line in node.log.read_text(errors="replace").splitlines():
+        if re.search(r" (WARNING|ERROR|CRITICAL) |^Traceback", line):
+            key = re.sub(r"^\S+ \S+ ", "", line)  # without the timestamp
+            seen[key] = seen.get(key, 0) + 1
+    return [f"{count}x {line}" for line, count in list(seen.items())[:limit]]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def raise_file_limit() -> int:
+    """Raise the open-file soft limit to the hard limit (servers inherit it); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    """Turn SIGTERM and the time limit into exceptions so that cleanup runs."""
+    if signum == signal.SIGALRM:
+        raise TimeoutError("the benchmark ran past --time-limit")
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rooms", default="10,100,1000", help="room counts, comma-separated")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of offers per room count")
+    parser.add_argument("--idle", type=int, default=5000, help="idle WebSockets to hold (0: skip)")
+    parser.add_argument("--two-nodes", action="store_true", help="node A + node B over Redis")
+    parser.add_argument(
+        "--clients", type=int, default=0, help="client processes per phase (0: automatic)"
+    )
+    parser.add_argument("--time-limit", type=int, default=900, help="abort after this many s")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    args = parser.parse_args(argv)
+    args.room_counts = [int(x) for x in args.rooms.split(",") if x.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Seed, start the servers, run every phase, print the results, clean up."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGALRM, _interrupted)
+    signal.alarm(args.time_limit)
+    files = raise_file_limit()
+    mode = (
+        "two nodes over Redis (recruiters on A, candidates on B; idle on A)"
+        if args.two_nodes
+        else "one node, in-memory bus"
+    )
+    print(f"signaling benchmark: {mode}; open-file limit {files}; {os.cpu_count()} CPUs")
+    work = Path(tempfile.mkdtemp(prefix="p2pi-bench-"))
+    database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    redis_url = REDIS_URL if args.two_nodes else ""
+    nodes: list[Node] = []
+    latency: list[LatencyResult] = []
+    idle: IdleResult | None = None
+    try:
+        from rooms.migrate import upgrade
+
+        began = time.perf_counter()
+        upgrade(database_url)
+        wanted = max([*args.room_counts, math.ceil(args.idle / 2), 20])
+        interviews = asyncio.run(seed(database_url, wanted))
+        print(f"seeded {len(interviews)} interviews in {time.perf_counter() - began:.1f} s")
+        if redis_url:
+            flush_redis(redis_url)
+        secret = secrets.token_urlsafe(32)
+        nodes.append(start_node("A", work, database_url, secret, redis_url))
+        if args.two_nodes:
+            nodes.append(start_node("B", work, database_url, secret, redis_url))
+        a, b = nodes[0], nodes[-1]
+        cookies = asyncio.run(sign_in(a.url))
+        print(f"servers: {', '.join(f'{n.name} {n.url} (pid {n.process.pid})' for n in nodes)}")
+
+        if args.idle >= 2:
+            idle = run_idle(args.idle, interviews, a, cookies)
+            print(describe_idle(idle), flush=True)
+        for n in args.room_counts:
+            processes = args.clients or auto_clients(n, ROOMS_PER_CLIENT, len(nodes))
+            result = run_latency(n, interviews, a, b, cookies, args.seconds, processes)
+            latency.append(result)
+            print(describe_latency(result), flush=True)
+            time.sleep(1)
+
+        print()
+        print(summary(latency, idle, mode))
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.alarm(0)
+        for node in nodes:
+            stop_node(node)
+        for node in nodes:
+            problems = log_problems(node)
+            print(
+                f"server {node.name} log ({node.log if args.keep else 'deleted'}): "
+                + (
+                    "no warnings or errors"
+                    if not problems
+                    else f"{len(problems)} kinds of problems"
+                )
+            )
+            for line in problems:
+                print(f"  {line[:300]}")
+        if redis_url:
+            with contextlib.suppress(Exception):
+                flush_redis(redis_url)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

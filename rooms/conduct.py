@@ -1,0 +1,206 @@
+"""Conducting the interview (Part 2 of the guide): the plan, the technical part, notes, finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from rooms.errors import InvalidInput, NotFound
+from rooms.interviews import transition
+from rooms.models import (
+    Interview,
+    InterviewEvent,
+    InterviewQuestion,
+    Note,
+    Topic,
+    TopicCheck,
+    utcnow,
+)
+from rooms.states import IllegalTransition, InterviewState
+
+MAX_NOTES_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class QuestionOnScreen:
+    """The current question; `expected_answer` and `key_points` are for the recruiter only."""
+
+    position: int
+    total: int
+    slug: str
+    text: str
+    alternative: str
+    expected_answer: str
+    key_points: list[str]
+    difficulty: str
+
+    def for_candidate(self) -> dict[str, Any]:
+        """What the candidate may see: never the expected answer."""
+        return {"position": self.position, "total": self.total, "text": self.text}
+
+    def for_recruiter(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "total": self.total,
+            "slug": self.slug,
+            "text": self.text,
+            "alternative": self.alternative,
+            "expected_answer": self.expected_answer,
+            "key_points": self.key_points,
+            "difficulty": self.difficulty,
+        }
+
+
+async def load(session: AsyncSession, interview_id: int) -> Interview:
+    """The interview with what the conducting screens show."""
+    interview = await session.scalar(
+        select(Interview)
+        .where(Interview.id == interview_id)
+        .options(
+            selectinload(Interview.questions).selectinload(InterviewQuestion.question),
+            selectinload(Interview.specialization),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if interview is None:
+        raise NotFound("interview")
+    return interview
+
+
+def current_question(interview: Interview) -> QuestionOnScreen | None:
+    if InterviewState(interview.state) is not InterviewState.TECHNICAL:
+        return None
+    position = interview.current_question
+    if position is None or not 1 <= position <= len(interview.questions):
+        return None
+    question = interview.questions[position - 1].question
+    return QuestionOnScreen(
+        position=position,
+        total=len(interview.questions),
+        slug=question.slug,
+        text=question.text,
+        alternative=question.alternative,
+        expected_answer=question.expected_answer,
+        key_points=list(question.key_points),
+        difficulty=question.difficulty,
+    )
+
+
+def _require(interview: Interview, *states: InterviewState, action: str) -> None:
+    state = InterviewState(interview.state)
+    if state not in states:
+        if state is InterviewState.COMPLETED:
+            raise IllegalTransition(state, InterviewState.COMPLETED)
+        raise InvalidInput("state", f"Cannot {action} in the {state.value} stage.")
+
+
+async def set_topic(
+    session: AsyncSession, interview: Interview, topic_id: int, checked: bool
+) -> None:
+    """Mark a plan topic completed (checked) or not; any order, any stage before the end."""
+    _require(
+        interview,
+        InterviewState.PLAN,
+        InterviewState.TECHNICAL,
+        InterviewState.FINISHING,
+        action="change the plan",
+    )
+    topic = await session.get(Topic, topic_id)
+    if topic is None or topic.specialization_id != interview.specialization_id:
+        raise NotFound("topic")
+    await session.execute(
+        delete(TopicCheck).where(
+            TopicCheck.interview_id == interview.id, TopicCheck.topic_id == topic_id
+        )
+    )
+    if checked:
+        session.add(TopicCheck(interview_id=interview.id, topic_id=topic_id))
+    session.add(
+        InterviewEvent(
+            interview_id=interview.id,
+            kind="topic",
+            data={"topic": topic.slug, "checked": checked},
+        )
+    )
+    await session.flush()
+
+
+async def checked_topics(session: AsyncSession, interview_id: int) -> set[int]:
+    rows = await session.scalars(
+        select(TopicCheck.topic_id).where(TopicCheck.interview_id == interview_id)
+    )
+    return set(rows)
+
+
+async def _show(session: AsyncSession, interview: Interview, position: int) -> InterviewEvent:
+    interview.current_question = position
+    link = interview.questions[position - 1]
+    event = InterviewEvent(
+        interview_id=interview.id,
+        kind="question",
+        data={"position": position, "question": link.question.slug},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def start_technical(session: AsyncSession, interview: Interview) -> InterviewEvent:
+    """ "Start technical part": the first question is shown to both sides."""
+    if not interview.questions:
+        raise InvalidInput("questions", "This interview has no technical questions.")
+    await transition(session, interview, InterviewState.TECHNICAL)
+    return await _show(session, interview, 1)
+
+
+async def show_question(
+    session: AsyncSession, interview: Interview, position: int
+) -> InterviewEvent:
+    """Move to question `position` (next, previous, or any other of this interview)."""
+    _require(interview, InterviewState.TECHNICAL, action="change the question")
+    total = len(interview.questions)
+    if not 1 <= position <= total:
+        raise InvalidInput(
+            "position", f"There is no question {position}: this interview has {total}."
+        )
+    if position == interview.current_question:
+        raise InvalidInput("position", f"Question {position} is already on screen.")
+    return await _show(session, interview, position)
+
+
+async def finish_technical(session: AsyncSession, interview: Interview) -> None:
+    """After the last question: the Finish interview stage."""
+    _require(interview, InterviewState.TECHNICAL, action="finish the technical part")
+    if interview.current_question != len(interview.questions):
+        raise InvalidInput(
+            "position",
+            f"Finish the technical part after the last question "
+            f"(now on {interview.current_question} of {len(interview.questions)}).",
+        )
+    interview.current_question = None
+    await transition(session, interview, InterviewState.FINISHING)
+
+
+async def notes_of(session: AsyncSession, interview_id: int) -> Note | None:
+    return await session.get(Note, interview_id)
+
+
+async def save_notes(
+    session: AsyncSession, interview: Interview, text: str, now: datetime | None = None
+) -> Note:
+    """Store the notes (the whole text; the latest save wins)."""
+    if len(text) > MAX_NOTES_CHARS:
+        raise InvalidInput("notes", f"Notes are limited to {MAX_NOTES_CHARS:,} characters.")
+    note = await session.get(Note, interview.id)
+    if note is None:
+        note = Note(interview_id=interview.id)
+        session.add(note)
+    note.text = text
+    note.updated_at = now or utcnow()
+    await session.flush()
+    return note

@@ -1,0 +1,116 @@
+"""Part 2 in real headless Chromium: plan, technical part, notes, reload, finish, red phone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.browser import CHROMIUM, chromium_args, speech_wav
+from tests.conftest import ARTIFACTS, ServerProcess, start_server
+from tests.seed import seed_interview
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(db: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = start_server(
+        {"DATABASE_URL": db, "DATA_DIR": str(tmp_path / "var"), "SECRET_KEY": "conduct-test"},
+        tmp_path / "server.log",
+    )
+    yield process
+    process.process.terminate()
+    process.process.wait(timeout=10)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    wav = speech_wav(tmp_path / "speech.wav", "A generator yields values lazily, one at a time.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
+        yield browser
+        browser.close()
+
+
+def test_recruiter_conducts_the_whole_interview(
+    server: ServerProcess, browser: Browser, db: str, request: pytest.FixtureRequest
+) -> None:
+    seeded = seed_interview(db)
+    shots = ARTIFACTS / "conduct" / request.node.callspec.id
+    shots.mkdir(parents=True, exist_ok=True)
+    recruiter = browser.new_context().new_page()
+    recruiter.set_default_timeout(15_000)
+    recruiter.goto(f"{server.url}/signin?next=/interviews/{seeded.interview_id}")
+    recruiter.get_by_label("Email").fill(seeded.email)
+    recruiter.get_by_label("Password").fill(seeded.password)
+    recruiter.get_by_role("button", name="Sign in").click()
+
+    candidate = browser.new_context().new_page()
+    candidate.set_default_timeout(15_000)
+    candidate.goto(f"{server.url}/i/{seeded.token}")
+    candidate.get_by_label("I agree to the recording of this interview's audio").check()
+    candidate.get_by_label("I agree to the analysis of my answers by the artificial intelligence system").check()
+    candidate.get_by_role("button", name="Join").click()
+    recruiter.get_by_role("button", name="Start interview").click()
+
+    # The Interview plan: all topics, any order, saved at once.
+    expect(recruiter.get_by_role("heading", name="Interview plan")).to_be_visible()
+    topics = recruiter.locator(".topic-list input[type=checkbox]")
+    assert topics.count() >= 8
+    topics.nth(3).check()
+    topics.nth(0).check()
+    expect(recruiter.locator("#topics-progress")).to_contain_text("2 of")
+    expect(candidate.locator("#stage-text")).to_contain_text("talking with you")
+    recruiter.get_by_label("Interview notes").fill("Clear on fundamentals.")
+    expect(recruiter.locator("#notes-status")).to_contain_text("All notes saved")
+    recruiter.reload()
+    expect(recruiter.locator(".topic-list input[type=checkbox]").nth(3)).to_be_checked()
+    expect(recruiter.locator(".topic-list input[type=checkbox]").nth(0)).to_be_checked()
+    expect(recruiter.locator(".topic-list input[type=checkbox]").nth(1)).not_to_be_checked()
+    expect(recruiter.get_by_label("Interview notes")).to_have_value("Clear on fundamentals.")
+    recruiter.screenshot(path=str(shots / "plan.png"))
+
+    recruiter.get_by_role("button", name="Start technical part").click()
+    total = 10
+    for position in range(1, total + 1):
+        expect(recruiter.locator("#question-counter")).to_contain_text(f"Question: {position}/{total}")
+        question = recruiter.locator("#question-text").inner_text()
+        answer = recruiter.locator("#question-answer").inner_text()
+        assert recruiter.locator("#question-alternative").inner_text()
+        expect(candidate.locator("#question-counter")).to_have_text(f"Question: {position}/{total}")
+        expect(candidate.locator("#question-text")).to_have_text(question)
+        assert answer not in candidate.content()
+        if position == 4:
+            # Mid-way: notes, then a reload finds everything as it was.
+            recruiter.get_by_label("Interview notes").fill("Clear on fundamentals.\nGood answer on question 4.")
+            recruiter.reload()
+            expect(recruiter.locator("#question-counter")).to_contain_text(f"Question: 4/{total}")
+            expect(recruiter.get_by_label("Interview notes")).to_have_value(
+                "Clear on fundamentals.\nGood answer on question 4."
+            )
+            expect(recruiter.locator("#call-state")).to_have_text("Connected")
+            recruiter.screenshot(path=str(shots / "technical.png"))
+            candidate.screenshot(path=str(shots / "candidate-question.png"))
+        if position < total:
+            recruiter.get_by_role("button", name="Next question").click()
+    recruiter.get_by_role("button", name="Previous").click()
+    expect(recruiter.locator("#question-counter")).to_contain_text(f"Question: {total - 1}/{total}")
+    recruiter.get_by_role("button", name="Next question").click()
+    recruiter.get_by_role("button", name="Finish interview").click()
+    expect(recruiter.get_by_role("heading", name="Finish interview")).to_be_visible()
+    expect(candidate.locator("#question-box")).to_be_hidden()
+    expect(candidate.locator("#stage-text")).to_contain_text("Time for your questions")
+
+    recruiter.get_by_role("button", name="End the interview").click()
+    recruiter.get_by_role("button", name="End interview").click()
+    modal = recruiter.locator("#completed-modal")
+    expect(modal).to_have_text(
+        "Interview completed. Thank you for your time. You can view the interview results here."
+    )
+    recruiter.screenshot(path=str(shots / "completed.png"))
+    expect(candidate.get_by_role("heading", name="The interview has ended")).to_be_visible()
+    modal.get_by_role("link", name="here").click()
+    expect(recruiter.get_by_role("heading", name="Interview results")).to_be_visible()

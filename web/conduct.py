@@ -1,0 +1,178 @@
+"""Conducting the interview: JSON endpoints behind the recruiter's room and the candidate's page."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms import conduct
+from rooms.errors import InvalidInput, NotFound
+from rooms.interviews import get_by_candidate_token, get_for_recruiter
+from rooms.models import Interview, Topic
+from rooms.states import IllegalTransition, InterviewState
+from web.keys import HUB, SESSIONS
+from web.security import recruiter_id
+
+routes = web.RouteTableDef()
+
+
+async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[str, Any]:
+    """Everything the recruiter's stage panel shows, expected answers included."""
+    topics = await session.scalars(
+        select(Topic)
+        .where(Topic.specialization_id == interview.specialization_id)
+        .order_by(Topic.position)
+    )
+    checked = await conduct.checked_topics(session, interview.id)
+    note = await conduct.notes_of(session, interview.id)
+    question = conduct.current_question(interview)
+    return {
+        "state": interview.state,
+        "topics": [
+            {"id": t.id, "title": t.title, "prompt": t.prompt, "checked": t.id in checked}
+            for t in topics
+        ],
+        "question": question.for_recruiter() if question else None,
+        "question_count": len(interview.questions),
+        "notes": note.text if note else "",
+        "notes_saved_at": note.updated_at.isoformat() if note else None,
+        "results_url": f"/interviews/{interview.id}/results",
+    }
+
+
+def candidate_view(interview: Interview) -> dict[str, Any]:
+    """What the candidate's page shows: the stage and the question text, nothing more."""
+    question = conduct.current_question(interview)
+    return {"state": interview.state, "question": question.for_candidate() if question else None}
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="Send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="Send a JSON object.")
+    return body
+
+
+Action = Callable[[AsyncSession, Interview, dict[str, Any]], Awaitable[None]]
+
+
+async def _act(request: web.Request, action: Action, announce: bool = True) -> web.Response:
+    """Load the recruiter's own interview, apply one action, answer with the new view."""
+    rid = await recruiter_id(request)
+    if rid is None:
+        raise web.HTTPUnauthorized(text="Sign in again to continue.")
+    body = await _body(request) if request.can_read_body else {}
+    async with request.app[SESSIONS].begin() as session:
+        await get_for_recruiter(session, rid, _id(request))
+        interview = await conduct.load(session, _id(request))
+        try:
+            await action(session, interview, body)
+        except InvalidInput as exc:
+            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+        except IllegalTransition as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        interview = await conduct.load(session, interview.id)
+        view = await recruiter_view(session, interview)
+        public = candidate_view(interview)
+    if announce:
+        await request.app[HUB].publish_event(interview.id, "stage", public)
+    return web.json_response(view)
+
+
+@routes.get("/api/interviews/{id}/stage")
+async def stage(request: web.Request) -> web.Response:
+    async def nothing(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+        return None
+
+    return await _act(request, nothing, announce=False)
+
+
+@routes.post("/api/interviews/{id}/topics/{topic}")
+async def check_topic(request: web.Request) -> web.Response:
+    raw_topic = request.match_info["topic"]
+    if not raw_topic.isdigit() or len(raw_topic) > 18:
+        raise web.HTTPNotFound()
+
+    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+        checked = body.get("checked")
+        if not isinstance(checked, bool):
+            raise InvalidInput("checked", "Say checked: true or false.")
+        await conduct.set_topic(session, interview, int(raw_topic), checked)
+
+    return await _act(request, action, announce=False)
+
+
+@routes.post("/api/interviews/{id}/technical")
+async def start_technical(request: web.Request) -> web.Response:
+    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+        await conduct.start_technical(session, interview)
+
+    return await _act(request, action)
+
+
+@routes.post("/api/interviews/{id}/question")
+async def show_question(request: web.Request) -> web.Response:
+    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+        position = body.get("position")
+        if not isinstance(position, int) or isinstance(position, bool):
+            raise InvalidInput("position", "Say which question: position is a number.")
+        await conduct.show_question(session, interview, position)
+
+    return await _act(request, action)
+
+
+@routes.post("/api/interviews/{id}/finish")
+async def finish(request: web.Request) -> web.Response:
+    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+        await conduct.finish_technical(session, interview)
+
+    return await _act(request, action)
+
+
+@routes.post("/api/interviews/{id}/notes")
+async def save_notes(request: web.Request) -> web.Response:
+    """Autosave: JSON from the page, or a form from navigator.sendBeacon as the page closes."""
+    rid = await recruiter_id(request)
+    if rid is None:
+        raise web.HTTPUnauthorized(text="Sign in again to continue.")
+    if request.content_type == "application/json":
+        text = (await _body(request)).get("text")
+    else:
+        text = (await request.post()).get("text")
+    if not isinstance(text, str):
+        return web.json_response({"error": "Send the notes as text."}, status=422)
+    async with request.app[SESSIONS].begin() as session:
+        interview = await get_for_recruiter(session, rid, _id(request))
+        try:
+            note = await conduct.save_notes(session, interview, text)
+        except InvalidInput as exc:
+            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+    return web.json_response({"saved_at": note.updated_at.isoformat(), "length": len(note.text)})
+
+
+@routes.get("/i/{token}/stage")
+async def candidate_stage(request: web.Request) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        try:
+            found = await get_by_candidate_token(session, request.match_info["token"])
+        except NotFound:
+            return web.json_response({"error": "This interview link is not valid."}, status=404)
+        interview = await conduct.load(session, found.id)
+    view = candidate_view(interview)
+    if view["state"] == InterviewState.COMPLETED.value:
+        view["question"] = None
+    return web.json_response(view)

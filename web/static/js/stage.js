@@ -1,0 +1,206 @@
+// The recruiter's stage panel: Interview plan, technical questions, Finish interview, and notes.
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== false && value !== null && value !== undefined) node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+export class StagePanel {
+  constructor({ interviewId, csrf, root, errorBox }) {
+    this.interviewId = interviewId;
+    this.csrf = csrf;
+    this.root = root;
+    this.errorBox = errorBox;
+    this.view = null;
+    this.busy = false;
+  }
+
+  async request(path, body) {
+    const options = { headers: { Accept: "application/json", "X-CSRF-Token": this.csrf } };
+    if (body !== undefined) {
+      options.method = "POST";
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(`/api/interviews/${this.interviewId}${path}`, options);
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || data.message || `The server answered ${response.status}.`);
+    return data;
+  }
+
+  async refresh() {
+    try {
+      this.render(await this.request("/stage"));
+    } catch (error) {
+      this.errorBox.textContent = `Could not load the interview: ${error.message}`;
+    }
+  }
+
+  async act(path, body = {}) {
+    if (this.busy) return;
+    this.busy = true;
+    this.errorBox.textContent = "";
+    this.root.setAttribute("aria-busy", "true");
+    try {
+      this.render(await this.request(path, body));
+    } catch (error) {
+      this.errorBox.textContent = error.message;
+    } finally {
+      this.busy = false;
+      this.root.setAttribute("aria-busy", "false");
+    }
+  }
+
+  render(view) {
+    this.view = view;
+    this.root.setAttribute("aria-busy", "false");
+    this.root.dataset.state = view.state;
+    const parts = {
+      plan: () => this.plan(view),
+      technical: () => this.technical(view),
+      finishing: () => this.finishing(),
+    };
+    this.root.replaceChildren(...(parts[view.state] ? parts[view.state]() : []));
+    this.dispatchState(view);
+  }
+
+  dispatchState(view) {
+    this.root.dispatchEvent(new CustomEvent("stagechange", { detail: view, bubbles: true }));
+  }
+
+  plan(view) {
+    const done = view.topics.filter((t) => t.checked).length;
+    return [
+      el("h1", {}, "Interview plan"),
+      el("p", { class: "muted", id: "topics-progress" }, `${done} of ${view.topics.length} topics completed. Discuss them in any order.`),
+      el(
+        "ul",
+        { class: "topic-list" },
+        view.topics.map((topic) =>
+          el(
+            "li",
+            {},
+            el("input", {
+              type: "checkbox",
+              id: `topic-${topic.id}`,
+              checked: topic.checked,
+              onchange: (e) => this.act(`/topics/${topic.id}`, { checked: e.target.checked }),
+            }),
+            el("label", { for: `topic-${topic.id}` }, el("strong", {}, topic.title), el("span", { class: "muted" }, topic.prompt)),
+          ),
+        ),
+      ),
+      el("button", { type: "button", class: "primary", onclick: () => this.act("/technical") }, "Start technical part"),
+    ];
+  }
+
+  technical(view) {
+    const q = view.question;
+    const last = q.position === q.total;
+    return [
+      el("h1", {}, "Technical part"),
+      el("p", { class: "question-counter", id: "question-counter" }, `Question: ${q.position}/${q.total}`, " ", el("span", { class: `badge ${q.difficulty}` }, q.difficulty)),
+      el("div", { class: "question panel" },
+        el("h2", {}, "Question"),
+        el("p", { id: "question-text" }, q.text),
+        el("h3", {}, "Alternative explanation"),
+        el("p", { id: "question-alternative" }, q.alternative),
+        el("h3", {}, "Answer"),
+        el("p", { id: "question-answer" }, q.expected_answer),
+        el("h3", {}, "Key points"),
+        el("ul", { class: "key-points" }, q.key_points.map((point) => el("li", {}, point))),
+      ),
+      el("div", { class: "actions" },
+        el("button", { type: "button", disabled: q.position === 1, onclick: () => this.act("/question", { position: q.position - 1 }) }, "Previous"),
+        last
+          ? el("button", { type: "button", class: "primary", onclick: () => this.act("/finish") }, "Finish interview")
+          : el("button", { type: "button", class: "primary", onclick: () => this.act("/question", { position: q.position + 1 }) }, "Next question"),
+      ),
+    ];
+  }
+
+  finishing() {
+    return [
+      el("h1", {}, "Finish interview"),
+      el("p", {}, "Answer the candidate's questions, talk about the company, and summarize the meeting."),
+      el("p", { class: "muted" }, "To finish completely, click the red phone icon."),
+    ];
+  }
+}
+
+// Interview notes: saved as you type (debounced), kept in this browser until the server has
+// them, and flushed with sendBeacon when the page goes away.
+export class NotesAutosave {
+  constructor({ interviewId, csrf, textarea, status, delay = 800 }) {
+    this.url = `/api/interviews/${interviewId}/notes`;
+    this.key = `p2pi-notes-${interviewId}`;
+    this.csrf = csrf;
+    this.textarea = textarea;
+    this.status = status;
+    this.delay = delay;
+    this.timer = null;
+    this.saved = null;
+    textarea.addEventListener("input", () => this.changed());
+    window.addEventListener("pagehide", () => this.flushOnExit());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") this.flushOnExit();
+    });
+  }
+
+  load(serverText) {
+    const pending = localStorage.getItem(this.key);
+    this.saved = serverText;
+    if (pending !== null && pending !== serverText) {
+      // Unsaved text from before a reload or crash: keep it and save it now.
+      this.textarea.value = pending;
+      this.save();
+    } else {
+      this.textarea.value = serverText;
+      localStorage.removeItem(this.key);
+      this.status.textContent = serverText ? "All notes saved." : "";
+    }
+  }
+
+  changed() {
+    localStorage.setItem(this.key, this.textarea.value);
+    this.status.textContent = "Saving…";
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.save(), this.delay);
+  }
+
+  async save() {
+    clearTimeout(this.timer);
+    const text = this.textarea.value;
+    try {
+      const response = await fetch(this.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": this.csrf, Accept: "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+      this.saved = text;
+      if (this.textarea.value === text) localStorage.removeItem(this.key);
+      this.status.textContent = `All notes saved at ${new Date(data.saved_at).toLocaleTimeString()}.`;
+      this.status.dataset.saved = "true";
+    } catch (error) {
+      this.status.textContent = `Not saved yet (${error.message}); retrying. Your text is kept in this browser.`;
+      this.status.dataset.saved = "false";
+      this.timer = setTimeout(() => this.save(), 3000);
+    }
+  }
+
+  flushOnExit() {
+    if (this.textarea.value === this.saved) return;
+    const form = new URLSearchParams({ text: this.textarea.value, csrf_token: this.csrf });
+    navigator.sendBeacon(this.url, form);
+  }
+}
