@@ -99,6 +99,20 @@ class Pair:
     received: int = 0
 
 
+@dataclass
+class Arrivals:
+    """Latencies of the offers that arrived; `complete` is set once `expected` have."""
+
+    latencies: list[float] = field(default_factory=list)
+    expected: int | None = None
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, latency: float) -> None:
+        self.latencies.append(latency)
+        if self.expected is not None and len(self.latencies) >= self.expected:
+            self.complete.set()
+
+
 def client_process(job: Job, conn: Connection) -> None:
     """Entry point of a client process: run the job, report through `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when clients stop
@@ -138,7 +152,7 @@ async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
         pass
 
 
-async def _read_offers(pair: Pair, latencies: list[float]) -> None:
+async def _read_offers(pair: Pair, arrivals: Arrivals) -> None:
     """Time every relayed offer on the recruiter's socket; ignore presence and the rest."""
     async for msg in pair.recruiter:
         if msg.type != aiohttp.WSMsgType.TEXT:
@@ -146,7 +160,7 @@ async def _read_offers(pair: Pair, latencies: list[float]) -> None:
         now = time.perf_counter()
         data = json.loads(msg.data)
         if data.get("type") == "offer":
-            latencies.append(now - float(data["sdp"]))
+            arrivals.add(now - float(data["sdp"]))
             pair.received += 1
 
 
@@ -199,14 +213,14 @@ async def _client(job: Job, conn: Connection) -> None:
         began = time.perf_counter()
         await asyncio.gather(*(join_room(*room) for room in job.rooms))
         joined_s = time.perf_counter() - began
-        latencies: list[float] = []
+        arrivals = Arrivals()
         for pair in pairs:
-            tasks.append(asyncio.create_task(_read_offers(pair, latencies)))
+            tasks.append(asyncio.create_task(_read_offers(pair, arrivals)))
             tasks.append(asyncio.create_task(_drain(pair.candidate)))
         conn.send(("ready", {"pairs": len(pairs), "joined_s": joined_s, "failures": failures}))
         command = await asyncio.to_thread(conn.recv)
         if command[0] == "go":
-            conn.send(("done", await _relay(job, pairs, latencies, start_at=command[1])))
+            conn.send(("done", await _relay(job, pairs, arrivals, start_at=command[1])))
             await asyncio.to_thread(conn.recv)  # "close"
     finally:
         for task in tasks:
@@ -223,7 +237,7 @@ async def _client(job: Job, conn: Connection) -> None:
         await candidate_http.close()
 
 
-async def _relay(job: Job, pairs: list[Pair], latencies: list[float], start_at: float) -> Any:
+async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: float) -> Any:
     """Send one offer per room per second from `start_at`, then wait for stragglers."""
     lags: list[float] = []
     stop = asyncio.Event()
@@ -243,14 +257,15 @@ async def _relay(job: Job, pairs: list[Pair], latencies: list[float], start_at: 
             await pair.candidate.send_str(json.dumps({"type": "offer", "sdp": repr(sent)}))
     cpu = time.process_time() - cpu_began
     window = time.perf_counter() - start_at
-    expected = len(pairs) * job.seconds
-    deadline = time.perf_counter() + GRACE_S
-    while sum(p.received for p in pairs) < expected and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
+    arrivals.expected = expected = len(pairs) * job.seconds
+    if len(arrivals.latencies) >= expected:
+        arrivals.complete.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(arrivals.complete.wait(), GRACE_S)
     stop.set()
     await watcher
     return {
-        "latencies": list(latencies),
+        "latencies": list(arrivals.latencies),
         "received": sum(p.received for p in pairs),
         "expected": expected,
         "lateness_p99": percentile(sorted(lateness), 99),

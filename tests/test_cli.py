@@ -1,0 +1,59 @@
+"""The command line: bank validate / export / import, create-recruiter, migrate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_bank_validate_reports_file_line_and_field(tmp_path: Path) -> None:
+    good = cli("bank", "validate")
+    assert good.returncode == 0 and good.stdout.count("ok,") >= 6
+    exported = tmp_path / "export"
+    assert cli("bank", "export", str(exported)).returncode == 0
+    broken = exported / "python-backend.yaml"
+    text = broken.read_text()
+    broken.write_text(text.replace("expected_answer:", "expected_answr:", 1))
+    result = cli("bank", "validate", str(broken))
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[0]
+    assert line.startswith(f"{broken}:") and "questions[0].expected_answer: is missing or empty" in line
+
+
+def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path) -> None:
+    env = {"DATA_DIR": str(tmp_path / "var"), "DATABASE_URL": ""}
+    migrated = cli("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "6 specializations loaded" in migrated.stdout
+    assert (tmp_path / "var" / "p2p-interview.db").exists()
+    created = cli("create-recruiter", "ops@example.com", "--password", "long enough pw", env=env)
+    assert created.returncode == 0 and "ops@example.com created" in created.stdout
+    again = cli("create-recruiter", "ops@example.com", "--password", "long enough pw", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    short = cli("create-recruiter", "x@example.com", "--password", "short", env=env)
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    exported = tmp_path / "banks"
+    cli("bank", "export", str(exported))
+    imported = cli("bank", "import", *map(str, sorted(exported.glob("*.yaml"))), env=env)
+    assert imported.returncode == 0 and "imported 6" in imported.stdout
+
+
+def test_bad_settings_are_reported_clearly() -> None:
+    result = cli("migrate", env={"ICE_SERVERS": "not json"})
+    assert result.returncode == 2 and "ICE_SERVERS is not valid JSON" in result.stderr
