@@ -101,14 +101,14 @@ class Pair:
 
 @dataclass
 class Arrivals:
-    """Latencies of the offers that arrived; `complete` is set once `expected` have."""
+    """(send time, latency) of the offers that arrived; `complete` is set once `expected` have."""
 
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[tuple[float, float]] = field(default_factory=list)
     expected: int | None = None
     complete: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, latency: float) -> None:
-        self.latencies.append(latency)
+    def add(self, sent: float, latency: float) -> None:
+        self.latencies.append((sent, latency))
         if self.expected is not None and len(self.latencies) >= self.expected:
             self.complete.set()
 
@@ -160,7 +160,8 @@ async def _read_offers(pair: Pair, arrivals: Arrivals) -> None:
         now = time.perf_counter()
         data = json.loads(msg.data)
         if data.get("type") == "offer":
-            arrivals.add(now - float(data["sdp"]))
+            sent = float(data["sdp"])
+            arrivals.add(sent, now - sent)
             pair.received += 1
 
 
@@ -265,7 +266,7 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
     stop.set()
     await watcher
     return {
-        "latencies": list(arrivals.latencies),
+        "latencies": [(sent - start_at, latency) for sent, latency in arrivals.latencies],
         "received": sum(p.received for p in pairs),
         "expected": expected,
         "lateness_p99": percentile(sorted(lateness), 99),
@@ -521,6 +522,9 @@ class LatencyResult:
     lag_p99_ms: float
     lateness_p99_ms: float
     failures: list[str] = field(default_factory=list)
+    slow_ms: float = math.nan  # the threshold of a "slow" message: 10 ms or 10 x p50
+    slow_seconds: list[int] = field(default_factory=list)  # seconds of the run they were sent in
+    slow: int = 0
 
     @property
     def lost(self) -> int:
@@ -529,7 +533,8 @@ class LatencyResult:
     @property
     def client_bound(self) -> bool:
         """Whether the client, not the server, plausibly shaped the numbers."""
-        loop_heavy = self.lag_p99_ms > 1 and self.lag_p99_ms > 0.25 * self.p99_ms
+        # epoll waits in whole milliseconds, so ~1 ms of lag is the floor of an idle loop.
+        loop_heavy = self.lag_p99_ms > 2 and self.lag_p99_ms > 0.25 * self.p99_ms
         return self.client_cpu > 0.7 or loop_heavy or self.lateness_p99_ms > 20
 
 
@@ -589,7 +594,10 @@ def run_latency(
             for name, node in nodes.items()
         }
         done = group.collect("done", GRACE_S + 60)
-    latencies = sorted(ms for d in done for ms in (x * 1000 for x in d["latencies"]))
+    samples = [(at, latency * 1000) for d in done for at, latency in d["latencies"]]
+    latencies = sorted(latency for _, latency in samples)
+    slow_ms = max(10.0, 10 * percentile(latencies, 50))
+    slow = sorted((at, latency) for at, latency in samples if latency > slow_ms)
     return LatencyResult(
         rooms=n,
         joined=sum(r["pairs"] for r in ready),
@@ -606,6 +614,9 @@ def run_latency(
         lag_p99_ms=max(d["lag_p99"] for d in done) * 1000,
         lateness_p99_ms=max(d["lateness_p99"] for d in done) * 1000,
         failures=[f for r in ready for f in r["failures"]],
+        slow_ms=slow_ms,
+        slow_seconds=sorted({int(at) for at, _ in slow}),
+        slow=len(slow),
     )
 
 
@@ -683,6 +694,11 @@ def describe_latency(r: LatencyResult) -> str:
         f"{r.client_cpu:.0%} (busiest process), loop lag p99 {ms(r.lag_p99_ms)} ms, "
         f"send lateness p99 {ms(r.lateness_p99_ms)} ms: {verdict}",
     ]
+    if r.slow:
+        lines.append(
+            f"  {r.slow} messages took over {r.slow_ms:.0f} ms; they were sent during second(s) "
+            f"{', '.join(str(s) for s in r.slow_seconds)} of 0..{r.expected // r.rooms - 1}"
+        )
     if r.failures:
         lines.append(f"  {len(r.failures)} rooms failed to join, e.g. {r.failures[0]}")
     return "\n".join(lines)
@@ -729,13 +745,28 @@ def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) ->
 
 
 def log_problems(node: Node, limit: int = 8) -> list[str]:
-    """Warning, error and traceback lines of a server's log, deduplicated, the first few."""
+    """Warnings and errors in a server's log, each with its exception, counted, the first few."""
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ (\w+) (.*)$")
     seen: dict[str, int] = {}
-    for line in node.log.read_text(errors="replace").splitlines():
-        if re.search(r" (WARNING|ERROR|CRITICAL) |^Traceback", line):
-            key = re.sub(r"^\S+ \S+ ", "", line)  # without the timestamp
+    record: list[str] = []  # the current warning or error: its message, then its traceback
+
+    def flush() -> None:
+        if record:
+            last = re.sub(r"\b\d+\b", "N", record[-1].strip()) if len(record) > 1 else ""
+            key = f"{record[0]} [{last}]" if last else record[0]
             seen[key] = seen.get(key, 0) + 1
-    return [f"{count}x {line}" for line, count in list(seen.items())[:limit]]
+            record.clear()
+
+    for line in node.log.read_text(errors="replace").splitlines():
+        match = stamp.match(line)
+        if match:
+            flush()
+            if match.group(1) in {"WARNING", "ERROR", "CRITICAL"}:
+                record.append(f"{match.group(1)} {match.group(2)}")
+        elif record:
+            record.append(line)
+    flush()
+    return [f"{count}x {key}" for key, count in list(seen.items())[:limit]]
 
 
 # --------------------------------------------------------------------------- main

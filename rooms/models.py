@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -250,3 +251,28 @@ class Note(Base):
     )
     text: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Recording(Base):
+    """One continuous segment of one participant's audio; a reconnect starts the next segment.
+
+    `started_at` is the wall-clock time of the segment's first sample, so any timeline event
+    falls at `event.at - started_at` seconds into the file.
+    """
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("interview_id", "role", "segment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # recruiter | candidate
+    segment: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))
+    codec: Mapped[str] = mapped_column(String(16), default="opus")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    gap_before_s: Mapped[float | None] = mapped_column(Float)
+    """Seconds between the end of the previous segment and this one's start (None for the first)."""
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,21 +9,36 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import selectinload
 
+from media.peer import MediaError
 from rooms.db import SessionMaker
 from rooms.errors import NotFound
 from rooms.interviews import candidate_ready_to_join, get_by_candidate_token, get_for_recruiter
 from rooms.models import Interview
+from rooms.recordings import both_consented, segments
 from rooms.states import InterviewState, is_live
 from signaling import protocol
 from signaling.bus import Bus
 from signaling.presence import PRESENCE_TTL_S, PresenceStore
 
 log = logging.getLogger(__name__)
+
+IN_CALL = frozenset({InterviewState.PLAN, InterviewState.TECHNICAL, InterviewState.FINISHING})
+
+
+class MediaGateway(Protocol):
+    """The server's recording peer, as the hub needs it (media.peer.MediaServer)."""
+
+    async def accept(
+        self, key: str, interview_id: int, role: str, sdp: str, first_segment: int = 0
+    ) -> str: ...
+
+    async def close(self, key: str) -> None: ...
+
 
 # WebSocket close code 1013: "try again later", sent when the node is at its connection cap.
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -93,8 +108,10 @@ class Hub:
         sessions: SessionMaker,
         max_connections: int = 15_000,
         ice_servers: Callable[[str], list[dict[str, Any]]] = lambda peer: [],
+        media: MediaGateway | None = None,
     ) -> None:
         self.ice_servers = ice_servers
+        self.media = media
         self.bus = bus
         self.presence = presence
         self.sessions = sessions
@@ -157,6 +174,8 @@ class Hub:
                 raise protocol.ProtocolError("not_joined", "Send a join message first.")
             elif isinstance(message, protocol.Ready):
                 await self._ready(peer)
+            elif isinstance(message, protocol.MediaOffer):
+                await self._media_offer(peer, message.sdp)
             else:
                 await self._relay(peer, message.model_dump(exclude_none=False))
         except protocol.ProtocolError as exc:
@@ -229,6 +248,30 @@ class Hub:
         await self.presence.put(peer.room, peer.id, peer.info())
         await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
 
+    async def _media_offer(self, peer: Peer, sdp: str) -> None:
+        """The page's microphone for the server's recorder: only in the call, with both consents."""
+        if self.media is None:
+            raise protocol.ProtocolError(
+                "unavailable", "Recording is not available on this server."
+            )
+        async with self.sessions() as session:
+            interview = await session.get(Interview, peer.interview_id)
+            if interview is None or InterviewState(interview.state) not in IN_CALL:
+                raise protocol.ProtocolError("not_allowed", "Recording starts with the interview.")
+            if not await both_consented(session, peer.interview_id):
+                raise protocol.ProtocolError(
+                    "consent_required",
+                    "Recording needs both the recruiter's and the candidate's consent.",
+                )
+            existing = await segments(session, peer.interview_id, peer.role)
+        try:
+            answer = await self.media.accept(
+                peer.id, peer.interview_id, peer.role, sdp, first_segment=len(existing)
+            )
+        except MediaError as exc:
+            raise protocol.ProtocolError("bad_sdp", str(exc)) from None
+        await self._send(peer, {"type": "media-answer", "sdp": answer})
+
     async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:
         message["from"] = peer.id
         await self.bus.publish(peer.room, {"kind": "relay", "from": peer.id, "message": message})
@@ -236,6 +279,11 @@ class Hub:
     async def _leave(self, peer: Peer) -> None:
         if not peer.room:
             return
+        if self.media is not None:
+            try:
+                await self.media.close(peer.id)
+            except Exception:
+                log.exception("could not close the recording connection")
         room = self._rooms.get(peer.room)
         if room:
             room.peers.pop(peer.id, None)

@@ -13,7 +13,9 @@ against the models below; anything else is answered with an `error` and the conn
 | answer    | both ways        | sdp, to? / from                               | WebRTC answer, relayed |
 | ice       | both ways        | candidate (RTCIceCandidateInit or null), to? / from | ICE candidate, relayed |
 | restart   | both ways        | to? / from                                    | ask the other side to restart negotiation |
-| event     | server → page    | name, data                                    | interview event (stage changed, question changed) |
+| media-offer | page → server  | sdp                                           | audio-only offer to the server's recorder (all candidates gathered) |
+| media-answer | server → page | sdp                                           | the recorder's answer |
+| event     | server → page    | name, data                                    | interview event (stage changed, question changed, recording on/off) |
 | ping      | page → server    | —                                             | keep-alive; answered with pong |
 | pong      | server → page    | —                                             | |
 | error     | server → page    | code, message                                 | what was wrong with your last message |
@@ -81,8 +83,13 @@ class Ping(_Message):
     type: Literal["ping"]
 
 
+class MediaOffer(_Message):
+    type: Literal["media-offer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+
+
 ClientMessage = Annotated[
-    Join | Ready | Offer | Answer | Ice | Restart | Ping, Field(discriminator="type")
+    Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer, Field(discriminator="type")
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
@@ -101,7 +108,7 @@ class ProtocolError(Exception):
         return error(self.code, self.message)
 
 
-def parse(raw: str | bytes) -> Join | Ready | Offer | Answer | Ice | Restart | Ping:
+def parse(raw: str | bytes) -> Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer:
     """Validate one frame from a page, or raise ProtocolError saying what is wrong."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
@@ -124,7 +131,9 @@ def parse(raw: str | bytes) -> Join | Ready | Offer | Answer | Ice | Restart | P
         ) from None
 
 
-_CLIENT_TYPES = frozenset({"join", "ready", "offer", "answer", "ice", "restart", "ping"})
+_CLIENT_TYPES = frozenset(
+    {"join", "ready", "offer", "answer", "ice", "restart", "ping", "media-offer"}
+)
 
 
 def error(code: str, message: str) -> dict[str, Any]:

@@ -30,7 +30,9 @@ def server(db: str, tmp_path: Path) -> Iterator[ServerProcess]:
 def browser(tmp_path: Path) -> Iterator[Browser]:
     wav = speech_wav(tmp_path / "speech.wav", "A generator yields values lazily, one at a time.")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+        )
         yield browser
         browser.close()
 
@@ -52,7 +54,9 @@ def test_recruiter_conducts_the_whole_interview(
     candidate.set_default_timeout(15_000)
     candidate.goto(f"{server.url}/i/{seeded.token}")
     candidate.get_by_label("I agree to the recording of this interview's audio").check()
-    candidate.get_by_label("I agree to the analysis of my answers by the artificial intelligence system").check()
+    candidate.get_by_label(
+        "I agree to the analysis of my answers by the artificial intelligence system"
+    ).check()
     candidate.get_by_role("button", name="Join").click()
     recruiter.get_by_role("button", name="Start interview").click()
 
@@ -76,7 +80,9 @@ def test_recruiter_conducts_the_whole_interview(
     recruiter.get_by_role("button", name="Start technical part").click()
     total = 10
     for position in range(1, total + 1):
-        expect(recruiter.locator("#question-counter")).to_contain_text(f"Question: {position}/{total}")
+        expect(recruiter.locator("#question-counter")).to_contain_text(
+            f"Question: {position}/{total}"
+        )
         question = recruiter.locator("#question-text").inner_text()
         answer = recruiter.locator("#question-answer").inner_text()
         assert recruiter.locator("#question-alternative").inner_text()
@@ -85,7 +91,9 @@ def test_recruiter_conducts_the_whole_interview(
         assert answer not in candidate.content()
         if position == 4:
             # Mid-way: notes, then a reload finds everything as it was.
-            recruiter.get_by_label("Interview notes").fill("Clear on fundamentals.\nGood answer on question 4.")
+            recruiter.get_by_label("Interview notes").fill(
+                "Clear on fundamentals.\nGood answer on question 4."
+            )
             recruiter.reload()
             expect(recruiter.locator("#question-counter")).to_contain_text(f"Question: 4/{total}")
             expect(recruiter.get_by_label("Interview notes")).to_have_value(

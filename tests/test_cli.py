@@ -33,7 +33,10 @@ def test_bank_validate_reports_file_line_and_field(tmp_path: Path) -> None:
     result = cli("bank", "validate", str(broken))
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[0]
-    assert line.startswith(f"{broken}:") and "questions[0].expected_answer: is missing or empty" in line
+    assert (
+        line.startswith(f"{broken}:")
+        and "questions[0].expected_answer: is missing or empty" in line
+    )
 
 
 def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path) -> None:

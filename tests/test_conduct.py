@@ -12,7 +12,9 @@ from tests.helpers import create_interview_now, register
 from tests.test_candidate_and_presence import join_consents, next_of
 
 
-async def started_interview(client: TestClient, make_client, mailbox: Mailbox) -> tuple[int, str, str, TestClient]:
+async def started_interview(
+    client: TestClient, make_client, mailbox: Mailbox
+) -> tuple[int, str, str, TestClient]:
     """A recruiter and a joined candidate, after "Start interview"; returns id, link, csrf, candidate."""
     await register(client, mailbox, "conduct@example.com")
     interview_id, link = await create_interview_now(client)
@@ -32,32 +34,51 @@ async def api(client: TestClient, token: str, path: str, body: object = None) ->
     return response.status, await response.json()
 
 
-async def test_plan_topics_are_saved_at_once_in_any_order(client, make_client, mailbox: Mailbox) -> None:
+async def test_plan_topics_are_saved_at_once_in_any_order(
+    client, make_client, mailbox: Mailbox
+) -> None:
     interview_id, _, token, _ = await started_interview(client, make_client, mailbox)
     status, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert status == 200 and view["state"] == "plan"
     topics = view["topics"]
     assert len(topics) >= 8 and not any(t["checked"] for t in topics)
     for topic in (topics[5], topics[1]):
-        status, view = await api(client, token, f"/api/interviews/{interview_id}/topics/{topic['id']}", {"checked": True})
+        status, view = await api(
+            client, token, f"/api/interviews/{interview_id}/topics/{topic['id']}", {"checked": True}
+        )
         assert status == 200
     # As after a reload: a fresh read has the same checks.
     _, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert [t["checked"] for t in view["topics"]].count(True) == 2
     assert view["topics"][5]["checked"] and view["topics"][1]["checked"]
-    _, view = await api(client, token, f"/api/interviews/{interview_id}/topics/{topics[5]['id']}", {"checked": False})
+    _, view = await api(
+        client,
+        token,
+        f"/api/interviews/{interview_id}/topics/{topics[5]['id']}",
+        {"checked": False},
+    )
     assert [t["id"] for t in view["topics"] if t["checked"]] == [topics[1]["id"]]
 
 
-async def test_topics_of_another_specialization_or_bad_bodies_are_refused(client, make_client, mailbox: Mailbox, settings) -> None:
+async def test_topics_of_another_specialization_or_bad_bodies_are_refused(
+    client, make_client, mailbox: Mailbox, settings
+) -> None:
     interview_id, _, token, _ = await started_interview(client, make_client, mailbox)
-    status, _ = await api(client, token, f"/api/interviews/{interview_id}/topics/999999", {"checked": True})
+    status, _ = await api(
+        client, token, f"/api/interviews/{interview_id}/topics/999999", {"checked": True}
+    )
     assert status == 404
     _, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     topic = view["topics"][0]["id"]
-    status, body = await api(client, token, f"/api/interviews/{interview_id}/topics/{topic}", {"checked": "yes"})
+    status, body = await api(
+        client, token, f"/api/interviews/{interview_id}/topics/{topic}", {"checked": "yes"}
+    )
     assert status == 422 and body["error"] == "Say checked: true or false."
-    response = await client.post(f"/api/interviews/{interview_id}/topics/{topic}", data="{", headers={"X-CSRF-Token": token, "Content-Type": "application/json"})
+    response = await client.post(
+        f"/api/interviews/{interview_id}/topics/{topic}",
+        data="{",
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    )
     assert response.status == 400
 
 
@@ -66,7 +87,9 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
 ) -> None:
     interview_id, link, token, candidate = await started_interview(client, make_client, mailbox)
     candidate_ws = await candidate.ws_connect("/ws")
-    await candidate_ws.send_json({"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]})
+    await candidate_ws.send_json(
+        {"type": "join", "role": "candidate", "token": link.rsplit("/", 1)[1]}
+    )
     await next_of(candidate_ws, "joined")
 
     status, view = await api(client, token, f"/api/interviews/{interview_id}/technical", {})
@@ -75,14 +98,20 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
     assert total == 10 and view["question"]["position"] == 1
     engine = make_engine(settings.database_url)
     async with make_sessionmaker(engine)() as session:
-        bank = list(await session.scalars(
-            select(Question).where(Question.specialization_id == "python-backend").order_by(Question.position)
-        ))
+        bank = list(
+            await session.scalars(
+                select(Question)
+                .where(Question.specialization_id == "python-backend")
+                .order_by(Question.position)
+            )
+        )
     secrets = {q.expected_answer for q in bank} | {q.alternative for q in bank}
     seen_slugs = []
     for position in range(1, total + 1):
         if position > 1:
-            status, view = await api(client, token, f"/api/interviews/{interview_id}/question", {"position": position})
+            status, view = await api(
+                client, token, f"/api/interviews/{interview_id}/question", {"position": position}
+            )
             assert status == 200
         question = view["question"]
         assert f"{question['position']}/{question['total']}" == f"{position}/{total}"
@@ -90,7 +119,10 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
         seen_slugs.append(question["slug"])
         event = await next_of(candidate_ws, "event")
         assert event["name"] == "stage"
-        assert event["data"] == {"state": "technical", "question": {"position": position, "total": total, "text": question["text"]}}
+        assert event["data"] == {
+            "state": "technical",
+            "question": {"position": position, "total": total, "text": question["text"]},
+        }
         stage = await (await candidate.get(f"{link}/stage")).json()
         assert stage["question"]["text"] == question["text"]
         raw = str(event) + str(stage)
@@ -98,32 +130,53 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
     assert seen_slugs == [q.slug for q in bank[:total]]  # the bank's order is kept
 
     # Back one, then forward again; beyond the last is refused and changes nothing.
-    status, view = await api(client, token, f"/api/interviews/{interview_id}/question", {"position": total - 1})
+    status, view = await api(
+        client, token, f"/api/interviews/{interview_id}/question", {"position": total - 1}
+    )
     assert status == 200 and view["question"]["position"] == total - 1
-    status, body = await api(client, token, f"/api/interviews/{interview_id}/question", {"position": total + 1})
-    assert status == 422 and body["error"] == f"There is no question {total + 1}: this interview has {total}."
+    status, body = await api(
+        client, token, f"/api/interviews/{interview_id}/question", {"position": total + 1}
+    )
+    assert (
+        status == 422
+        and body["error"] == f"There is no question {total + 1}: this interview has {total}."
+    )
     status, body = await api(client, token, f"/api/interviews/{interview_id}/finish", {})
     assert status == 422 and "after the last question" in body["error"]
     await api(client, token, f"/api/interviews/{interview_id}/question", {"position": total})
     # A second "Start technical part" is an illegal transition.
     status, body = await api(client, token, f"/api/interviews/{interview_id}/technical", {})
-    assert status == 409 and body["error"] == "Cannot start the technical part: the interview is already in the technical stage."
+    assert (
+        status == 409
+        and body["error"]
+        == "Cannot start the technical part: the interview is already in the technical stage."
+    )
     status, view = await api(client, token, f"/api/interviews/{interview_id}/finish", {})
     assert status == 200 and view["state"] == "finishing" and view["question"] is None
 
     # Every move is on the timeline with its time.
     async with make_sessionmaker(engine)() as session:
-        events = list(await session.scalars(
-            select(InterviewEvent).where(InterviewEvent.interview_id == interview_id).order_by(InterviewEvent.id)
-        ))
+        events = list(
+            await session.scalars(
+                select(InterviewEvent)
+                .where(InterviewEvent.interview_id == interview_id)
+                .order_by(InterviewEvent.id)
+            )
+        )
     await engine.dispose()
-    kinds = [(e.kind, e.data.get("to") or e.data.get("position")) for e in events if e.kind in ("state", "question")]
+    kinds = [
+        (e.kind, e.data.get("to") or e.data.get("position"))
+        for e in events
+        if e.kind in ("state", "question")
+    ]
     assert kinds[:3] == [("state", "plan"), ("state", "technical"), ("question", 1)]
     assert kinds[-1] == ("state", "finishing")
     assert all(a.at <= b.at for a, b in zip(events, events[1:], strict=False))
 
 
-async def test_the_red_phone_ends_it_and_nothing_moves_after(client, make_client, mailbox: Mailbox) -> None:
+async def test_the_red_phone_ends_it_and_nothing_moves_after(
+    client, make_client, mailbox: Mailbox
+) -> None:
     interview_id, link, token, candidate = await started_interview(client, make_client, mailbox)
     response = await client.post(f"/interviews/{interview_id}/end", headers={"X-CSRF-Token": token})
     assert response.status == 200
@@ -144,16 +197,25 @@ async def test_the_red_phone_ends_it_and_nothing_moves_after(client, make_client
 
 async def test_notes_are_saved_and_come_back(client, make_client, mailbox: Mailbox) -> None:
     interview_id, _, token, _ = await started_interview(client, make_client, mailbox)
-    status, body = await api(client, token, f"/api/interviews/{interview_id}/notes", {"text": "Strong on SQL.\nAsk about Kafka."})
+    status, body = await api(
+        client,
+        token,
+        f"/api/interviews/{interview_id}/notes",
+        {"text": "Strong on SQL.\nAsk about Kafka."},
+    )
     assert status == 200 and body["length"] == len("Strong on SQL.\nAsk about Kafka.")
     _, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert view["notes"] == "Strong on SQL.\nAsk about Kafka."
     # sendBeacon form posts work as the page closes.
-    response = await client.post(f"/api/interviews/{interview_id}/notes", data={"text": "Final words", "csrf_token": token})
+    response = await client.post(
+        f"/api/interviews/{interview_id}/notes", data={"text": "Final words", "csrf_token": token}
+    )
     assert response.status == 200
     _, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert view["notes"] == "Final words"
-    status, body = await api(client, token, f"/api/interviews/{interview_id}/notes", {"text": "x" * 100_001})
+    status, body = await api(
+        client, token, f"/api/interviews/{interview_id}/notes", {"text": "x" * 100_001}
+    )
     assert status == 422 and "limited" in body["error"]
     _, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert view["notes"] == "Final words"  # nothing lost
@@ -161,12 +223,19 @@ async def test_notes_are_saved_and_come_back(client, make_client, mailbox: Mailb
     assert status == 422
 
 
-async def test_another_recruiter_cannot_touch_the_interview(client, make_client, mailbox: Mailbox) -> None:
+async def test_another_recruiter_cannot_touch_the_interview(
+    client, make_client, mailbox: Mailbox
+) -> None:
     interview_id, _, _, _ = await started_interview(client, make_client, mailbox)
     other = await make_client()
     await register(other, mailbox, "other@example.com")
     token = await csrf_of(other, "/interviews")
-    for path, body in [("/stage", None), ("/technical", {}), ("/notes", {"text": "hi"}), ("/topics/1", {"checked": True})]:
+    for path, body in [
+        ("/stage", None),
+        ("/technical", {}),
+        ("/notes", {"text": "hi"}),
+        ("/topics/1", {"checked": True}),
+    ]:
         status, _ = await api(other, token, f"/api/interviews/{interview_id}{path}", body)
         assert status == 404, path
     response = await other.post(f"/interviews/{interview_id}/end", headers={"X-CSRF-Token": token})
@@ -184,9 +253,13 @@ async def test_question_count_is_chosen_at_setup(client, mailbox: Mailbox) -> No
     await fill_candidate(client)
     token = await csrf_of(client, "/setup/mode")
     for bad in ["0", "500", "ten"]:
-        response = await client.post("/setup/mode", data={"mode": "now", "question_count": bad, "csrf_token": token})
+        response = await client.post(
+            "/setup/mode", data={"mode": "now", "question_count": bad, "csrf_token": token}
+        )
         assert response.status == 422 and "technical questions" in await response.text()
-    response = await client.post("/setup/mode", data={"mode": "now", "question_count": "3", "csrf_token": token})
+    response = await client.post(
+        "/setup/mode", data={"mode": "now", "question_count": "3", "csrf_token": token}
+    )
     interview_id = int(str(response.url).rsplit("/", 1)[1])
     status, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert status == 200 and view["question_count"] == 3

@@ -17,16 +17,20 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from aiohttp_session.redis_storage import RedisStorage
 
+from media.pcm import PcmQueues
+from media.peer import MediaServer
+from media.storage import LocalStorage
 from rooms.db import make_engine, make_sessionmaker
 from signaling.bus import Bus, MemoryBus, RedisBus
 from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
 from web import account, candidate, conduct, interviews, pages, setup
-from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
+from web.keys import HUB, JOURNAL, LIMITER, MAILER, MEDIA, PCM, SESSIONS, SETTINGS, STORAGE
 from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from web.recordings import RecordingJournal
 from web.security import csrf_middleware, csrf_token, recruiter_id
 from web.settings import Settings
 
@@ -114,12 +118,21 @@ def create_app(settings: Settings) -> web.Application:
     bus: Bus = RedisBus(redis_client) if redis_client else MemoryBus()
     presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
-    app[HUB] = Hub(
+    storage = LocalStorage(settings.recordings_dir)
+    pcm = PcmQueues()
+    server_ice = ice_servers_for(settings.ice_servers, settings.turn_secret, "server")
+    hub = Hub(
         bus,
         presence,
         app[SESSIONS],
         ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
     )
+    journal = RecordingJournal(app[SESSIONS], storage, hub)
+    media = MediaServer(
+        storage, server_ice, on_segment=journal.record, pcm_sink=pcm, on_state=journal.state
+    )
+    hub.media = media
+    app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE], app[PCM] = hub, journal, media, storage, pcm
     app[LIMITER] = limiter
     app[MAILER] = make_mailer(settings)
 
@@ -153,8 +166,11 @@ def create_app(settings: Settings) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[HUB].start()
+        await journal.start()
         yield
         await app[HUB].stop()
+        await media.close_all()
+        await journal.stop()
         await bus.close()
         if redis_client is not None:
             await redis_client.aclose()

@@ -12,7 +12,7 @@ from rooms.models import Interview, Topic
 from rooms.states import IllegalTransition, InterviewState
 from signaling.hub import channel_for, summarize
 from web.invitations import candidate_link, local_time_text
-from web.keys import HUB, SESSIONS
+from web.keys import HUB, MEDIA, SESSIONS
 from web.security import recruiter_id
 
 routes = web.RouteTableDef()
@@ -114,6 +114,7 @@ async def end_interview(request: web.Request) -> web.Response:
             await transition(session, interview, InterviewState.COMPLETED)
         except IllegalTransition as exc:
             raise web.HTTPConflict(text=str(exc)) from None
+    await request.app[MEDIA].close_interview(interview.id)
     await request.app[HUB].publish_event(
         interview.id, "state", {"state": InterviewState.COMPLETED.value}
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from media.pcm import PcmQueues
+from media.peer import MediaServer
+from media.storage import RecordingStorage
 from rooms.db import SessionMaker
 from signaling.hub import Hub
 from web.mail import Mailer
 from web.ratelimit import RateLimiter
+from web.recordings import RecordingJournal
 from web.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +19,7 @@ SESSIONS = web.AppKey("db_sessions", SessionMaker)
 HUB = web.AppKey("hub", Hub)
 MAILER = web.AppKey("mailer", Mailer)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
+MEDIA = web.AppKey("media", MediaServer)
+STORAGE = web.AppKey("recording_storage", RecordingStorage)
+PCM = web.AppKey("pcm", PcmQueues)
+JOURNAL = web.AppKey("recording_journal", RecordingJournal)

@@ -77,9 +77,12 @@ class Settings:
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
+    recordings_path: str = ""
+    """Where recordings are written. Empty: `<data_dir>/recordings`."""
+
     @property
     def recordings_dir(self) -> Path:
-        return self.data_dir / "recordings"
+        return Path(self.recordings_path) if self.recordings_path else self.data_dir / "recordings"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +111,7 @@ class Settings:
         public_url = get("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/")
         return cls(
             data_dir=Path(get("DATA_DIR", "var")),
+            recordings_path=get("RECORDINGS_DIR", ""),
             database_url=get("DATABASE_URL", ""),
             redis_url=get("REDIS_URL", ""),
             public_url=public_url,

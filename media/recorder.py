@@ -1,0 +1,148 @@
+"""One participant's recording: Opus packets into Ogg segments, and 16 kHz PCM when needed."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+
+from media.oggopus import SAMPLE_RATE, OggOpusWriter, packet_samples
+from media.pcm import PCM_RATE, PcmChunk, PcmSink
+
+log = logging.getLogger(__name__)
+
+MAX_GAP_FILL_S = 600  # longer silences (a muted, paused sender) start a new segment instead
+
+
+@dataclass
+class Segment:
+    """What the database needs to know about a segment, reported as it changes."""
+
+    interview_id: int
+    role: str
+    index: int
+    path: Path
+    started_at: datetime
+    duration_s: float = 0.0
+    closed: bool = False
+    id: int | None = None
+
+
+SegmentListener = Callable[[Segment], None]
+
+
+class PcmDecoder:
+    """Opus packets to 16 kHz mono s16, for transcription; TOC-only packets become silence."""
+
+    def __init__(self) -> None:
+        self._decoder = av.CodecContext.create("opus", "r")
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
+
+    def decode(self, payload: bytes) -> bytes:
+        if len(payload) <= 1:
+            return b"\x00\x00" * (packet_samples(payload) // 3)
+        out = bytearray()
+        try:
+            for frame in self._decoder.decode(av.Packet(payload)):
+                for resampled in self._resampler.resample(frame):
+                    out += bytes(resampled.planes[0])[: resampled.samples * 2]
+        except av.error.FFmpegError:
+            return b"\x00\x00" * (packet_samples(payload) // 3)
+        return bytes(out)
+
+
+class ParticipantRecorder:
+    """Keeps one participant's audio across reconnects: each connection is a new segment."""
+
+    def __init__(
+        self,
+        interview_id: int,
+        role: str,
+        segment_path: Callable[[int], Path],
+        on_segment: SegmentListener,
+        pcm_sink: PcmSink | None = None,
+        first_segment: int = 0,
+    ) -> None:
+        self.interview_id = interview_id
+        self.role = role
+        self._segment_path = segment_path
+        self._on_segment = on_segment
+        self._pcm_sink = pcm_sink
+        self._next_index = first_segment
+        self.segment: Segment | None = None
+        self._writer: OggOpusWriter | None = None
+        self._decoder: PcmDecoder | None = None
+        self._next_ts = 0
+        self._last_report = 0.0
+        self.packets = 0
+        self.lost_samples = 0
+
+    def on_packet(self, timestamp: int, payload: bytes, arrival: float | None = None) -> None:
+        """One RTP packet of this participant's Opus stream (timestamp in 48 kHz units)."""
+        now = arrival if arrival is not None else time.time()
+        if self._writer is None:
+            self._open(timestamp, now)
+        assert self._writer is not None and self.segment is not None
+        delta = (timestamp - self._next_ts) & 0xFFFFFFFF
+        if delta >= 0x80000000:
+            return  # late or duplicate: its time is already written
+        if delta:
+            if delta > MAX_GAP_FILL_S * SAMPLE_RATE:
+                self.end_segment()
+                self.on_packet(timestamp, payload, now)
+                return
+            self._writer.write_gap(delta)
+            self.lost_samples += delta
+            if self._pcm_sink is not None:
+                self._push_pcm(b"\x00\x00" * (delta // 3), now)
+        self._writer.write(payload)
+        self.packets += 1
+        self._next_ts = (timestamp + packet_samples(payload)) & 0xFFFFFFFF
+        if self._pcm_sink is not None:
+            self._push_pcm(self._decode(payload), now)
+        if now - self._last_report >= 5:
+            self._last_report = now
+            self.segment.duration_s = self._writer.samples / SAMPLE_RATE
+            self._on_segment(self.segment)
+
+    def _decode(self, payload: bytes) -> bytes:
+        if self._decoder is None:
+            self._decoder = PcmDecoder()
+        return self._decoder.decode(payload)
+
+    def _push_pcm(self, samples: bytes, now: float) -> None:
+        assert self._pcm_sink is not None
+        if samples:
+            self._pcm_sink.push(PcmChunk(self.interview_id, self.role, samples, now))
+
+    def _open(self, timestamp: int, now: float) -> None:
+        index = self._next_index
+        self._next_index += 1
+        path = self._segment_path(index)
+        self._writer = OggOpusWriter(
+            path, serial=secrets.randbits(32), title=f"interview {self.interview_id} {self.role}"
+        )
+        self.segment = Segment(
+            self.interview_id, self.role, index, path, datetime.fromtimestamp(now, UTC)
+        )
+        self._next_ts = timestamp
+        self._last_report = now
+        self._on_segment(self.segment)
+
+    def end_segment(self) -> None:
+        """The connection ended: close the file; the next packet opens a new segment."""
+        if self._writer is None or self.segment is None:
+            return
+        self._writer.close()
+        self.segment.duration_s = self._writer.samples / SAMPLE_RATE
+        self.segment.closed = True
+        self._on_segment(self.segment)
+        self._writer = None
+        self.segment = None
+        self._decoder = None

@@ -1,0 +1,113 @@
+"""Recording segments on the interview's timeline, and where each answer lies in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms.consents import REQUIRED
+from rooms.models import Consent, Interview, InterviewEvent, Recording
+
+
+async def both_consented(session: AsyncSession, interview_id: int) -> bool:
+    """Recording may start only when the interviewer and the candidate gave every consent."""
+    rows = await session.execute(
+        select(Consent.party, Consent.kind).where(Consent.interview_id == interview_id)
+    )
+    given = {(party, kind) for party, kind in rows}
+    return all((p.value, k.value) in given for p, kinds in REQUIRED.items() for k in kinds)
+
+
+async def start_segment(
+    session: AsyncSession, interview_id: int, role: str, path: str, started_at: datetime
+) -> Recording:
+    """Register the next segment of this participant, with the gap since the previous one."""
+    previous = await session.scalar(
+        select(Recording)
+        .where(Recording.interview_id == interview_id, Recording.role == role)
+        .order_by(Recording.segment.desc())
+        .limit(1)
+    )
+    gap = None
+    if previous is not None:
+        end = previous.started_at.timestamp() + previous.duration_s
+        gap = max(0.0, started_at.timestamp() - end)
+    recording = Recording(
+        interview_id=interview_id,
+        role=role,
+        segment=0 if previous is None else previous.segment + 1,
+        path=path,
+        started_at=started_at,
+        gap_before_s=gap,
+    )
+    session.add(recording)
+    await session.flush()
+    return recording
+
+
+async def update_segment(
+    session: AsyncSession, recording_id: int, duration_s: float, closed_at: datetime | None
+) -> None:
+    recording = await session.get(Recording, recording_id)
+    if recording is not None:
+        recording.duration_s = duration_s
+        if closed_at is not None:
+            recording.closed_at = closed_at
+
+
+async def segments(session: AsyncSession, interview_id: int, role: str) -> list[Recording]:
+    rows = await session.scalars(
+        select(Recording)
+        .where(Recording.interview_id == interview_id, Recording.role == role)
+        .order_by(Recording.segment)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A stretch of one segment file: from `start_s` to `end_s` seconds into it."""
+
+    recording: Recording
+    start_s: float
+    end_s: float
+
+
+async def question_window(
+    session: AsyncSession, interview: Interview, position: int
+) -> tuple[datetime, datetime] | None:
+    """Wall-clock time from question `position` appearing until the next move (or the end)."""
+    events = list(
+        await session.scalars(
+            select(InterviewEvent)
+            .where(InterviewEvent.interview_id == interview.id)
+            .order_by(InterviewEvent.at, InterviewEvent.id)
+        )
+    )
+    start: datetime | None = None
+    for event in events:
+        moves = event.kind == "question" or (
+            event.kind == "state" and event.data.get("to") != "technical"
+        )
+        if start is not None and moves:
+            return start, event.at
+        if event.kind == "question" and event.data.get("position") == position:
+            start = event.at
+    if start is not None and interview.ended_at:
+        return start, interview.ended_at
+    return None
+
+
+def cuts(recordings: list[Recording], start: datetime, end: datetime) -> list[Cut]:
+    """The parts of the segments that cover [start, end) of wall-clock time."""
+    result = []
+    for recording in recordings:
+        seg_start = recording.started_at.timestamp()
+        lo = max(start.timestamp(), seg_start)
+        hi = min(end.timestamp(), seg_start + recording.duration_s)
+        if hi > lo:
+            result.append(Cut(recording, lo - seg_start, hi - seg_start))
+    return result

@@ -1,0 +1,87 @@
+"""A real aiortc client peer that sends a WAV file to the server's recorder over signaling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import wave
+from pathlib import Path
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+
+
+def espeak(path: Path, text: str, voice: str = "en-us", speed: int = 150) -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
+    return path
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def decode_to_pcm(path: Path, rate: int = 16_000) -> bytes:
+    """The file decoded by ffmpeg to mono s16 PCM (also proves it is playable)."""
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(rate), "-"],
+        capture_output=True,
+        check=True,
+    )
+    assert result.stderr == b"", result.stderr
+    return result.stdout
+
+
+def probe_seconds(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.strip())
+
+
+def rms(pcm: bytes) -> float:
+    import array
+
+    samples = array.array("h", pcm)
+    if not samples:
+        return 0.0
+    return (sum(s * s for s in samples) / len(samples)) ** 0.5
+
+
+class SpeakingPeer:
+    """Joins the room over a WebSocket and streams `wav` to the server in real time."""
+
+    def __init__(self, ws, wav: Path) -> None:  # type: ignore[no-untyped-def]
+        self.ws = ws
+        self.wav = wav
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.player = MediaPlayer(str(wav))
+        self.finished = asyncio.Event()
+
+    async def start(self) -> None:
+        track = self.player.audio
+        self.pc.addTrack(track)
+
+        @track.on("ended")
+        def ended() -> None:
+            self.finished.set()
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.ws.send_json({"type": "media-offer", "sdp": self.pc.localDescription.sdp})
+        while True:
+            message = json.loads((await self.ws.receive(timeout=10)).data)
+            if message["type"] == "media-answer":
+                break
+            if message["type"] == "error":
+                raise RuntimeError(message)
+        await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "answer"))
+
+    async def wait(self, timeout: float) -> None:
+        await asyncio.wait_for(self.finished.wait(), timeout)
+
+    async def close(self) -> None:
+        await self.pc.close()
