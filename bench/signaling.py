@@ -247,6 +247,8 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
     schedule = sorted(pairs, key=lambda p: p.offset)
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     cpu_began = time.process_time()
+    sent_count = 0
+    send_errors: list[str] = []
     for second in range(job.seconds):
         for pair in schedule:
             due = start_at + second + pair.offset
@@ -255,10 +257,15 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
                 await asyncio.sleep(delay)
             sent = time.perf_counter()
             lateness.append(sent - due)
-            await pair.candidate.send_str(json.dumps({"type": "offer", "sdp": repr(sent)}))
+            try:
+                await pair.candidate.send_str(json.dumps({"type": "offer", "sdp": repr(sent)}))
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                send_errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            sent_count += 1
     cpu = time.process_time() - cpu_began
     window = time.perf_counter() - start_at
-    arrivals.expected = expected = len(pairs) * job.seconds
+    arrivals.expected = expected = sent_count
     if len(arrivals.latencies) >= expected:
         arrivals.complete.set()
     with contextlib.suppress(TimeoutError):
@@ -268,7 +275,14 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
     return {
         "latencies": [(sent - start_at, latency) for sent, latency in arrivals.latencies],
         "received": sum(p.received for p in pairs),
-        "expected": expected,
+        "sent": sent_count,
+        "send_errors": send_errors,
+        "closed": [
+            f"{who} socket closed by the server, code {ws.close_code}"
+            for p in pairs
+            for who, ws in (("recruiter", p.recruiter), ("candidate", p.candidate))
+            if ws.closed
+        ],
         "lateness_p99": percentile(sorted(lateness), 99),
         "lag_p99": percentile(sorted(lags), 99),
         "lag_max": max(lags, default=math.nan),
@@ -460,6 +474,19 @@ async def sign_in(base: str) -> dict[str, str]:
         return {cookie.key: cookie.value for cookie in jar}
 
 
+def redis_pid(url: str) -> int | None:
+    """The Redis server's process id, when it runs on this machine (for its CPU use)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        pid = int(client.info("server")["process_id"])
+    finally:
+        client.close()
+    comm = Path(f"/proc/{pid}/comm")
+    return pid if comm.exists() and "redis" in comm.read_text() else None
+
+
 def flush_redis(url: str) -> None:
     """Empty the benchmark's Redis database."""
     import redis
@@ -511,31 +538,56 @@ class LatencyResult:
     joined: int
     clients: int
     joined_s: float
-    expected: int
+    seconds: int
+    sent: int
     received: int
     p50_ms: float
     p99_ms: float
     max_ms: float
     server_cpu: dict[str, float]
     machine_cpu: float
-    client_cpu: float
+    client_cpu: float  # of the busiest client process
+    client_cpu_total: float
     lag_p99_ms: float
     lateness_p99_ms: float
     failures: list[str] = field(default_factory=list)
+    send_errors: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
     slow_ms: float = math.nan  # the threshold of a "slow" message: 10 ms or 10 x p50
     slow_seconds: list[int] = field(default_factory=list)  # seconds of the run they were sent in
     slow: int = 0
 
     @property
     def lost(self) -> int:
-        return self.expected - self.received
+        return self.sent - self.received
 
     @property
-    def client_bound(self) -> bool:
-        """Whether the client, not the server, plausibly shaped the numbers."""
+    def other_cpus(self) -> float:
+        """CPUs that processes other than this benchmark's used during the phase (noise)."""
+        ours = sum(self.server_cpu.values()) + self.client_cpu_total
+        return max(0.0, self.machine_cpu * (os.cpu_count() or 1) - ours)
+
+    @property
+    def verdict(self) -> tuple[str, str]:
+        """(short, long): whether the client or a busy machine, not the servers, shaped this."""
+        cpus = os.cpu_count() or 1
+        if self.client_cpu > 0.7:
+            return "CLIENT-BOUND", (
+                f"a client process was {self.client_cpu:.0%} busy: the CLIENT is a bottleneck, "
+                "use more --clients"
+            )
+        if self.machine_cpu > 0.7 or self.other_cpus > 0.2:
+            return f"contended ({self.other_cpus:.1f} CPU other)", (
+                f"the machine's {cpus} CPUs were {self.machine_cpu:.0%} busy ("
+                f"{self.other_cpus:.1f} CPUs by processes outside this benchmark): servers, Redis "
+                "and client waited for CPU, so the tail includes scheduling delays"
+            )
         # epoll waits in whole milliseconds, so ~1 ms of lag is the floor of an idle loop.
-        loop_heavy = self.lag_p99_ms > 2 and self.lag_p99_ms > 0.25 * self.p99_ms
-        return self.client_cpu > 0.7 or loop_heavy or self.lateness_p99_ms > 20
+        if (self.lag_p99_ms > 2 and self.lag_p99_ms > 0.25 * self.p99_ms) or (
+            self.lateness_p99_ms > 20
+        ):
+            return "client lagged", "the client's loop lagged: the CLIENT may be a bottleneck"
+        return "ok", "the client is not the bottleneck"
 
 
 @dataclass
@@ -570,29 +622,29 @@ def run_latency(
     cookies: dict[str, str],
     seconds: int,
     processes: int,
+    watch: dict[str, int],
 ) -> LatencyResult:
-    """Open `n` rooms, relay one offer per room per second, and gather the latencies."""
+    """Open `n` rooms, relay one offer per room per second, and gather the latencies.
+
+    `watch` names the server-side processes (nodes, Redis) whose CPU use is reported.
+    """
     rooms = [(iid, token, g / n) for g, (iid, token) in enumerate(interviews[:n])]
     jobs = [
         Job("latency", rooms[w::processes], recruiters.url, candidates.url, cookies, seconds)
         for w in range(processes)
     ]
-    nodes = {recruiters.name: recruiters, candidates.name: candidates}
     with clients(jobs) as group:
         ready = group.collect("ready", 60 + n * 0.15)
         time.sleep(1.0)  # let the presence broadcasts of the last joins settle
         start_at = time.perf_counter() + 1.0
         group.tell(("go", start_at))
         time.sleep(max(0.0, start_at - time.perf_counter()))
-        cpu0 = {name: cpu_seconds(node.process.pid) for name, node in nodes.items()}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in watch.items()}
         ticks0, wall0 = machine_ticks(), time.perf_counter()
         time.sleep(max(0.0, start_at + seconds - time.perf_counter()))
         wall = time.perf_counter() - wall0
         ticks1 = machine_ticks()
-        server_cpu = {
-            name: (cpu_seconds(node.process.pid) - cpu0[name]) / wall
-            for name, node in nodes.items()
-        }
+        server_cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall for name, pid in watch.items()}
         done = group.collect("done", GRACE_S + 60)
     samples = [(at, latency * 1000) for d in done for at, latency in d["latencies"]]
     latencies = sorted(latency for _, latency in samples)
@@ -603,7 +655,8 @@ def run_latency(
         joined=sum(r["pairs"] for r in ready),
         clients=processes,
         joined_s=max(r["joined_s"] for r in ready),
-        expected=n * seconds,
+        seconds=seconds,
+        sent=sum(d["sent"] for d in done),
         received=sum(d["received"] for d in done),
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
@@ -611,9 +664,12 @@ def run_latency(
         server_cpu=server_cpu,
         machine_cpu=(ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]),
         client_cpu=max(d["cpu"] for d in done),
+        client_cpu_total=sum(d["cpu"] for d in done),
         lag_p99_ms=max(d["lag_p99"] for d in done) * 1000,
         lateness_p99_ms=max(d["lateness_p99"] for d in done) * 1000,
         failures=[f for r in ready for f in r["failures"]],
+        send_errors=[e for d in done for e in d["send_errors"]],
+        closed=[c for d in done for c in d["closed"]],
         slow_ms=slow_ms,
         slow_seconds=sorted({int(at) for at, _ in slow}),
         slow=len(slow),
@@ -631,14 +687,14 @@ def hold_idle(
     try:
         return group.collect("ready", 60 + 2 * len(rooms) * 0.03), group
     except BaseException:
-        group.stop(5)
+        release(group, 5)
         raise
 
 
-def release(group: Clients) -> None:
+def release(group: Clients, timeout: float = 30) -> None:
     """Tell idle client processes to close their sockets, and wait for them."""
     group.tell(("close",))
-    group.stop()
+    group.stop(timeout)
 
 
 def run_idle(
@@ -680,25 +736,24 @@ def ms(value: float) -> str:
 def describe_latency(r: LatencyResult) -> str:
     """The lines printed after one latency phase."""
     cpu = "  ".join(f"{name} {share:.0%}" for name, share in r.server_cpu.items())
-    verdict = (
-        "the CLIENT may be a bottleneck here, read these numbers with care"
-        if r.client_bound
-        else "the client is not the bottleneck"
-    )
     lines = [
         f"latency, {r.rooms} rooms: {r.joined} joined ({2 * r.joined} WebSockets) in "
-        f"{r.joined_s:.1f} s by {r.clients} client process(es); {r.expected} sent, "
+        f"{r.joined_s:.1f} s by {r.clients} client process(es); {r.sent} sent, "
         f"{r.received} received, {r.lost} lost; p50 {ms(r.p50_ms)} ms, p99 {ms(r.p99_ms)} ms, "
         f"max {ms(r.max_ms)} ms",
         f"  server CPU {cpu}; machine CPU busy {r.machine_cpu:.0%}; client CPU "
         f"{r.client_cpu:.0%} (busiest process), loop lag p99 {ms(r.lag_p99_ms)} ms, "
-        f"send lateness p99 {ms(r.lateness_p99_ms)} ms: {verdict}",
+        f"send lateness p99 {ms(r.lateness_p99_ms)} ms: {r.verdict[1]}",
     ]
     if r.slow:
         lines.append(
             f"  {r.slow} messages took over {r.slow_ms:.0f} ms; they were sent during second(s) "
-            f"{', '.join(str(s) for s in r.slow_seconds)} of 0..{r.expected // r.rooms - 1}"
+            f"{', '.join(str(s) for s in r.slow_seconds)} of 0..{r.seconds - 1}"
         )
+    if r.send_errors:
+        lines.append(f"  {len(r.send_errors)} offers could not be sent, e.g. {r.send_errors[0]}")
+    if r.closed:
+        lines.append(f"  {len(r.closed)} sockets were closed during the run, e.g. {r.closed[0]}")
     if r.failures:
         lines.append(f"  {len(r.failures)} rooms failed to join, e.g. {r.failures[0]}")
     return "\n".join(lines)
@@ -720,17 +775,18 @@ def describe_idle(r: IdleResult) -> str:
 
 def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) -> str:
     """The compact table printed at the end."""
+    label = "CPU " + "/".join(latency[0].server_cpu) if latency else "server CPU"
     head = (
         f"{'rooms':>6} {'clients':>7} {'sent':>7} {'received':>8} {'lost':>5} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'max ms':>8} {'server CPU':>12}  client"
+        f"{'p99 ms':>7} {'max ms':>8} {label:>14}  client"
     )
     rows = [f"summary: {mode}", head]
     for r in latency:
         cpu = "/".join(f"{share:.0%}" for share in r.server_cpu.values())
         rows.append(
-            f"{r.rooms:>6} {r.clients:>7} {r.expected:>7} {r.received:>8} {r.lost:>5} "
-            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>12}  "
-            f"{'BOTTLENECK?' if r.client_bound else 'ok'}"
+            f"{r.rooms:>6} {r.clients:>7} {r.sent:>7} {r.received:>8} {r.lost:>5} "
+            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>14}  "
+            f"{r.verdict[0]}"
         )
     if idle:
         rows.append(
@@ -798,7 +854,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--clients", type=int, default=0, help="client processes per phase (0: automatic)"
     )
-    parser.add_argument("--time-limit", type=int, default=900, help="abort after this many s")
+    parser.add_argument("--time-limit", type=int, default=600, help="abort after this many s")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = parser.parse_args(argv)
     args.room_counts = [int(x) for x in args.rooms.split(",") if x.strip()]
@@ -818,6 +874,13 @@ def main(argv: list[str] | None = None) -> int:
         else "one node, in-memory bus"
     )
     print(f"signaling benchmark: {mode}; open-file limit {files}; {os.cpu_count()} CPUs")
+    print(
+        f"client processes for latency: {args.clients} (--clients)"
+        if args.clients
+        else f"client processes for latency: one per {ROOMS_PER_CLIENT} rooms, at most "
+        "os.cpu_count() - server nodes (at least 1), so clients do not starve the servers; "
+        f"for idle: one per {IDLE_PER_CLIENT} connections"
+    )
     work = Path(tempfile.mkdtemp(prefix="p2pi-bench-"))
     database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
     redis_url = REDIS_URL if args.two_nodes else ""
@@ -840,6 +903,9 @@ def main(argv: list[str] | None = None) -> int:
             nodes.append(start_node("B", work, database_url, secret, redis_url))
         a, b = nodes[0], nodes[-1]
         cookies = asyncio.run(sign_in(a.url))
+        watch = {node.name: node.process.pid for node in nodes}
+        if redis_url and (pid := redis_pid(redis_url)):
+            watch["Redis"] = pid
         print(f"servers: {', '.join(f'{n.name} {n.url} (pid {n.process.pid})' for n in nodes)}")
 
         if args.idle >= 2:
@@ -847,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_idle(idle), flush=True)
         for n in args.room_counts:
             processes = args.clients or auto_clients(n, ROOMS_PER_CLIENT, len(nodes))
-            result = run_latency(n, interviews, a, b, cookies, args.seconds, processes)
+            result = run_latency(n, interviews, a, b, cookies, args.seconds, processes, watch)
             latency.append(result)
             print(describe_latency(result), flush=True)
             time.sleep(1)

@@ -270,6 +270,7 @@ class Hub:
             )
         except MediaError as exc:
             raise protocol.ProtocolError("bad_sdp", str(exc)) from None
+        log.info("recording %s of interview %s (peer %s)", peer.role, peer.interview_id, peer.id)
         await self._send(peer, {"type": "media-answer", "sdp": answer})
 
     async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:

@@ -25,7 +25,20 @@ def wav_seconds(path: Path) -> float:
 def decode_to_pcm(path: Path, rate: int = 16_000) -> bytes:
     """The file decoded by ffmpeg to mono s16 PCM (also proves it is playable)."""
     result = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(rate), "-"],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            str(rate),
+            "-",
+        ],
         capture_output=True,
         check=True,
     )
@@ -80,8 +93,8 @@ class SpeakingPeer:
                 raise RuntimeError(message)
         await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "answer"))
 
-    async def wait(self, timeout: float) -> None:
-        await asyncio.wait_for(self.finished.wait(), timeout)
+    async def wait(self, limit: float) -> None:
+        await asyncio.wait_for(self.finished.wait(), limit)
 
     async def close(self) -> None:
         await self.pc.close()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
+from sqlalchemy import select
 
+from rooms.db import make_engine, make_sessionmaker
+from rooms.models import Recording
 from tests.browser import CHROMIUM, chromium_args, speech_wav
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
+from tests.rtc import decode_to_pcm, rms
 from tests.seed import seed_interview
 
 pytestmark = pytest.mark.browser
@@ -37,8 +43,23 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         browser.close()
 
 
+def recordings_of(url: str, interview_id: int) -> list[Recording]:
+    async def read() -> list[Recording]:
+        engine = make_engine(url)
+        async with make_sessionmaker(engine)() as session:
+            rows = await session.scalars(
+                select(Recording).where(Recording.interview_id == interview_id)
+            )
+            found = list(rows)
+        await engine.dispose()
+        return found
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
+
+
 def test_recruiter_conducts_the_whole_interview(
-    server: ServerProcess, browser: Browser, db: str, request: pytest.FixtureRequest
+    server: ServerProcess, browser: Browser, db: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     seeded = seed_interview(db)
     shots = ARTIFACTS / "conduct" / request.node.callspec.id
@@ -62,6 +83,9 @@ def test_recruiter_conducts_the_whole_interview(
 
     # The Interview plan: all topics, any order, saved at once.
     expect(recruiter.get_by_role("heading", name="Interview plan")).to_be_visible()
+    # Both consents given: the server records both participants, and both pages say so.
+    expect(recruiter.locator("#recording-indicator")).to_be_visible(timeout=15_000)
+    expect(candidate.locator("#recording-indicator")).to_be_visible(timeout=15_000)
     topics = recruiter.locator(".topic-list input[type=checkbox]")
     assert topics.count() >= 8
     topics.nth(3).check()
@@ -122,3 +146,15 @@ def test_recruiter_conducts_the_whole_interview(
     expect(candidate.get_by_role("heading", name="The interview has ended")).to_be_visible()
     modal.get_by_role("link", name="here").click()
     expect(recruiter.get_by_role("heading", name="Interview results")).to_be_visible()
+
+    # The server's recordings of both people hold the fake microphone's speech.
+    recordings = recordings_of(db, seeded.interview_id)
+    assert {r.role for r in recordings} == {"recruiter", "candidate"}
+    for role in ("recruiter", "candidate"):
+        mine = [r for r in recordings if r.role == role]
+        # The recruiter reloaded twice: three segments, one after the other on the timeline.
+        assert len(mine) == (3 if role == "recruiter" else 1)
+        assert sorted(r.segment for r in mine) == list(range(len(mine)))
+        assert sum(r.duration_s for r in mine) > (5 if role == "candidate" else 2)
+        loud = [rms(decode_to_pcm(tmp_path / "var" / "recordings" / r.path)) for r in mine]
+        assert max(loud) > 300, (role, loud)

@@ -53,10 +53,16 @@ async def test_candidate_speech_is_recorded_with_its_duration_and_questions_cut(
     # The technical part starts while the candidate talks: question 1 shows 1 s in, question 2
     # near the end, so question 1's cut holds most of the answer.
     await asyncio.sleep(1.0)
-    await client.post(f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token})
+    await client.post(
+        f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
+    )
     await asyncio.sleep(max(0.5, sent - 2.5))
-    await client.post(f"/api/interviews/{interview_id}/question", json={"position": 2}, headers={"X-CSRF-Token": token})
-    await peer.wait(timeout=sent + 10)
+    await client.post(
+        f"/api/interviews/{interview_id}/question",
+        json={"position": 2},
+        headers={"X-CSRF-Token": token},
+    )
+    await peer.wait(limit=sent + 10)
     await asyncio.sleep(0.3)
     await peer.close()
     await ws.close()
@@ -91,7 +97,7 @@ async def test_candidate_pcm_reaches_the_transcription_queue(
     wav = espeak(tmp_path / "short.wav", "Hello, this is a short answer.")
     peer = SpeakingPeer(ws, wav)
     await peer.start()
-    await peer.wait(timeout=wav_seconds(wav) + 10)
+    await peer.wait(limit=wav_seconds(wav) + 10)
     await peer.close()
     queue = client.app[PCM].queue(interview_id)
     chunks = []
@@ -107,11 +113,13 @@ async def test_candidate_pcm_reaches_the_transcription_queue(
 async def test_a_reconnect_starts_a_new_segment_with_the_gap_recorded(
     client, make_client, mailbox: Mailbox, settings, tmp_path: Path
 ) -> None:
-    interview_id, link, _, candidate, ws = await in_call(client, make_client, mailbox, "gap@example.com")
+    interview_id, link, _, candidate, ws = await in_call(
+        client, make_client, mailbox, "gap@example.com"
+    )
     wav = espeak(tmp_path / "part.wav", "First part of my answer.")
     first = SpeakingPeer(ws, wav)
     await first.start()
-    await first.wait(timeout=15)
+    await first.wait(limit=15)
     await first.close()
     await ws.close()  # the page reloads
     await asyncio.sleep(1.0)
@@ -120,7 +128,7 @@ async def test_a_reconnect_starts_a_new_segment_with_the_gap_recorded(
     await next_of(ws, "joined")
     second = SpeakingPeer(ws, wav)
     await second.start()
-    await second.wait(timeout=15)
+    await second.wait(limit=15)
     await second.close()
     await ws.close()
     await asyncio.sleep(0.3)

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aioice logs every ICE check at INFO: keep the operator's log readable.
+    logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

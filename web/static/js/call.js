@@ -1,7 +1,8 @@
 // The browser-to-browser call: one RTCPeerConnection with audio and video, negotiated over the
-// signaling WebSocket with the "perfect negotiation" pattern (the candidate is polite, the
-// recruiter is not), rebuilt whenever the other side's page is replaced, and ICE-restarted
-// after a network blip.
+// signaling WebSocket. Only the recruiter's page makes offers; the candidate's page answers and,
+// when it needs a (new) connection, asks for an offer with "restart". One offerer means no
+// glare. Every message names the sending connection (`session`), so after either page is
+// reloaded stale answers and candidates of an older connection are recognised and dropped.
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -9,20 +10,24 @@ const STATE_TEXT = {
   reconnecting: "Reconnecting…",
 };
 
+function newId() {
+  return Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
+}
+
 export class Call extends EventTarget {
-  constructor({ signaling, polite, localStream, remoteVideo, otherRole }) {
+  constructor({ signaling, offerer, localStream, remoteVideo, otherRole }) {
     super();
     this.signaling = signaling;
-    this.polite = polite;
+    this.offerer = offerer;
     this.localStream = localStream;
     this.remoteVideo = remoteVideo;
     this.otherRole = otherRole; // "candidate" or "recruiter": whose peer id to follow
     this.iceServers = [];
     this.pc = null;
+    this.session = null; // our current connection
+    this.remoteSession = null; // theirs, once known
     this.remotePeer = null;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
-    this.restartTimer = null;
+    this.pending = []; // ICE candidates that came before their session's description
     this.stopped = false;
 
     signaling.addEventListener("joined", (e) => {
@@ -30,12 +35,10 @@ export class Call extends EventTarget {
       this.follow(e.detail.presence);
     });
     signaling.addEventListener("presence", (e) => this.follow(e.detail));
-    signaling.addEventListener("offer", (e) => this.onDescription(e.detail, "offer"));
-    signaling.addEventListener("answer", (e) => this.onDescription(e.detail, "answer"));
+    signaling.addEventListener("offer", (e) => this.onOffer(e.detail));
+    signaling.addEventListener("answer", (e) => this.onAnswer(e.detail));
     signaling.addEventListener("ice", (e) => this.onCandidate(e.detail));
-    signaling.addEventListener("restart", (e) => {
-      if (e.detail.from === this.remotePeer && this.pc) this.pc.restartIce();
-    });
+    signaling.addEventListener("restart", (e) => this.onRestart(e.detail));
     signaling.addEventListener("disconnected", () => {
       if (this.pc) this.setState("reconnecting");
     });
@@ -44,6 +47,10 @@ export class Call extends EventTarget {
   setState(state) {
     this.state = state;
     this.dispatchEvent(new CustomEvent("state", { detail: { state, text: STATE_TEXT[state] || state } }));
+  }
+
+  send(message) {
+    this.signaling.send({ ...message, to: this.remotePeer, session: this.session });
   }
 
   // Presence tells us the other side's current page; a new peer id means a fresh connection.
@@ -64,11 +71,13 @@ export class Call extends EventTarget {
   connectTo(peer) {
     this.closePeerConnection();
     this.remotePeer = peer;
+    this.session = newId();
+    this.remoteSession = null;
+    this.pending = [];
+    this.connected = false;
     this.setState(this.state === "connected" || this.state === "left" ? "reconnecting" : "connecting");
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
     const remote = new MediaStream();
     this.remoteVideo.srcObject = remote;
     pc.ontrack = ({ track }) => {
@@ -76,76 +85,133 @@ export class Call extends EventTarget {
       this.remoteVideo.play().catch(() => {});
     };
     pc.onicecandidate = ({ candidate }) => {
-      this.signaling.send({ type: "ice", to: peer, candidate: candidate ? candidate.toJSON() : null });
+      if (pc === this.pc) this.send({ type: "ice", candidate: candidate ? candidate.toJSON() : null });
     };
     pc.onnegotiationneeded = async () => {
+      if (pc !== this.pc) return;
+      if (!this.offerer) {
+        // Ask for an offer, unless one is already being answered.
+        if (!this.remoteSession) this.send({ type: "restart" });
+        return;
+      }
       try {
-        this.makingOffer = true;
         await pc.setLocalDescription();
-        this.signaling.send({ type: "offer", to: peer, sdp: pc.localDescription.sdp });
+        if (pc === this.pc && pc.localDescription && pc.localDescription.type === "offer") {
+          this.send({ type: "offer", sdp: pc.localDescription.sdp });
+        }
       } catch (error) {
-        console.warn("negotiation failed", error);
-      } finally {
-        this.makingOffer = false;
+        console.warn("could not make an offer", error);
       }
     };
     pc.onconnectionstatechange = () => {
       if (pc !== this.pc) return;
       const state = pc.connectionState;
       if (state === "connected") {
-        clearTimeout(this.restartTimer);
+        this.connected = true;
+        clearTimeout(this.watchdog);
         this.setState("connected");
       } else if (state === "disconnected" || state === "failed") {
         this.setState("reconnecting");
-        // A blip: restart ICE (the impolite side drives it; the polite side asks).
-        clearTimeout(this.restartTimer);
-        this.restartTimer = setTimeout(() => this.restartIce(), state === "failed" ? 0 : 2000);
+        this.armWatchdog(state === "failed" ? 0 : 2000);
       }
     };
     for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
+    this.armWatchdog(6000);
   }
 
-  restartIce() {
-    if (!this.pc || this.pc.connectionState === "connected") return;
-    if (this.polite) this.signaling.send({ type: "restart", to: this.remotePeer });
-    else this.pc.restartIce();
+  // Not connected in time (or the network broke): the recruiter's page starts a new connection
+  // (or an ICE restart once connected before); the candidate's page asks it to.
+  armWatchdog(delay) {
+    clearTimeout(this.watchdog);
+    const pc = this.pc;
+    this.watchdog = setTimeout(() => {
+      if (pc !== this.pc || this.stopped || pc.connectionState === "connected") return;
+      if (!this.offerer) {
+        this.send({ type: "restart" });
+        this.armWatchdog(6000);
+      } else if (this.connected) {
+        pc.restartIce();
+        this.armWatchdog(6000);
+      } else {
+        this.connectTo(this.remotePeer);
+      }
+    }, delay);
   }
 
-  async onDescription(message, type) {
-    if (this.stopped) return;
-    if (message.from !== this.remotePeer) {
-      // An offer from a page we have not seen in presence yet: it is the other side's new page.
-      if (type !== "offer") return;
+  onRestart(message) {
+    if (!this.offerer || this.stopped || message.from !== this.remotePeer || !this.pc) return;
+    const pc = this.pc;
+    if (!this.remoteSession) {
+      // Our offer is not answered yet (it may have been lost): send it again.
+      if (pc.localDescription && pc.localDescription.type === "offer") {
+        this.send({ type: "offer", sdp: pc.localDescription.sdp });
+      }
+    } else if (message.session !== this.remoteSession) {
+      this.connectTo(this.remotePeer); // their connection is new: so is ours
+    } else if (pc.connectionState !== "connected") {
+      pc.restartIce();
+    }
+  }
+
+  async onOffer(message) {
+    if (this.stopped || this.offerer) return;
+    if (message.from !== this.remotePeer || (this.remoteSession && message.session !== this.remoteSession)) {
+      // Their page or connection is new: so is ours.
       this.connectTo(message.from);
     }
     const pc = this.pc;
-    const collision = type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
-    this.ignoreOffer = !this.polite && collision;
-    if (this.ignoreOffer) return;
+    if (message.session === this.remoteSession && pc.remoteDescription && pc.remoteDescription.sdp === message.sdp) {
+      // The same offer again (our answer was lost): answer again.
+      if (pc.localDescription) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.session });
+      return;
+    }
+    this.remoteSession = message.session;
     try {
-      await pc.setRemoteDescription({ type, sdp: message.sdp });
-      if (type === "offer") {
-        await pc.setLocalDescription();
-        this.signaling.send({ type: "answer", to: message.from, sdp: pc.localDescription.sdp });
-      }
+      await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+      this.flushPending();
+      await pc.setLocalDescription();
+      if (pc === this.pc) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.session });
     } catch (error) {
-      console.warn("could not apply the remote description", error);
+      console.warn("could not answer the offer", error);
+    }
+  }
+
+  async onAnswer(message) {
+    if (this.stopped || !this.offerer || !this.pc) return;
+    if (message.from !== this.remotePeer || message.re !== this.session) return; // an old offer's
+    if (this.pc.signalingState !== "have-local-offer") return;
+    this.remoteSession = message.session;
+    try {
+      await this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      this.flushPending();
+    } catch (error) {
+      console.warn("could not apply the answer", error);
     }
   }
 
   async onCandidate(message) {
     if (!this.pc || message.from !== this.remotePeer) return;
-    try {
-      await this.pc.addIceCandidate(message.candidate || null);
-    } catch (error) {
-      if (!this.ignoreOffer) console.warn("could not add an ICE candidate", error);
+    if (!this.remoteSession || !this.pc.remoteDescription) {
+      this.pending.push(message);
+      return;
+    }
+    if (message.session !== this.remoteSession) return;
+    await this.pc.addIceCandidate(message.candidate || null).catch(() => {});
+  }
+
+  flushPending() {
+    const pending = this.pending;
+    this.pending = [];
+    for (const message of pending) {
+      if (message.session === this.remoteSession) this.pc.addIceCandidate(message.candidate || null).catch(() => {});
     }
   }
 
   closePeerConnection() {
-    clearTimeout(this.restartTimer);
+    clearTimeout(this.watchdog);
     if (this.pc) {
       this.pc.onconnectionstatechange = null;
+      this.pc.onnegotiationneeded = null;
       this.pc.close();
       this.pc = null;
     }

@@ -1,6 +1,7 @@
 // The candidate's page: equipment check, consents, Join, then the call once the interview starts.
 import { Call, wireControls } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
+import { RecordingLink, showRecording } from "./recording.js";
 import { Signaling } from "./signaling.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
@@ -25,6 +26,7 @@ let stopMeter = null;
 let heardSound = false;
 let joined = false;
 let call = null;
+let recording = null;
 
 function updateJoinButton() {
   const consented = consentBoxes.every((box) => box.checked);
@@ -112,7 +114,7 @@ function startCall() {
   const callState = document.getElementById("call-state");
   call = new Call({
     signaling,
-    polite: true,
+    offerer: false,
     localStream: stream,
     remoteVideo: document.getElementById("remote-video"),
     otherRole: "recruiter",
@@ -126,6 +128,9 @@ function startCall() {
     cameraButton: document.getElementById("camera-button"),
   });
   window.p2pCall = call;
+  showRecording(signaling, "candidate", document.getElementById("recording-indicator"));
+  recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
+  recording.start();
   refreshStage();
   // The signaling socket may already be in the room: start from its last presence.
   if (lastPresence) call.follow(lastPresence);
@@ -133,6 +138,7 @@ function startCall() {
 }
 
 function endInterview() {
+  if (recording) recording.stop();
   if (call) call.stop();
   signaling.close();
   document.getElementById("lobby-view").classList.add("hidden");

@@ -1,6 +1,7 @@
 // The recruiter's interview room: the call with the candidate, and the red phone that ends it.
 import { Call, wireControls } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
+import { RecordingLink, showRecording } from "./recording.js";
 import { Signaling } from "./signaling.js";
 import { NotesAutosave, StagePanel } from "./stage.js";
 
@@ -13,6 +14,7 @@ const mediaError = document.getElementById("media-error");
 
 const signaling = new Signaling({ role: "recruiter", interview: interviewId });
 let call = null;
+let recording = null;
 let lastPresence = null;
 
 signaling.addEventListener("joined", (e) => (lastPresence = e.detail.presence));
@@ -60,7 +62,7 @@ async function start() {
   document.getElementById("local-video").srcObject = stream;
   call = new Call({
     signaling,
-    polite: false,
+    offerer: true,
     localStream: stream,
     remoteVideo: document.getElementById("remote-video"),
     otherRole: "candidate",
@@ -74,12 +76,16 @@ async function start() {
     cameraButton: document.getElementById("camera-button"),
   });
   window.p2pCall = call;
+  showRecording(signaling, "recruiter", document.getElementById("recording-indicator"));
+  recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
+  recording.start();
   if (lastPresence) call.follow(lastPresence);
   else callState.textContent = `Waiting for ${candidateName}…`;
   signaling.attachCall();
 }
 
 function showCompleted() {
+  if (recording) recording.stop();
   if (call) call.stop();
   signaling.close();
   const modal = document.getElementById("completed-modal");

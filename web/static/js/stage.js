@@ -21,6 +21,7 @@ export class StagePanel {
     this.errorBox = errorBox;
     this.view = null;
     this.busy = false;
+    this.saving = Promise.resolve();
   }
 
   async request(path, body) {
@@ -42,6 +43,21 @@ export class StagePanel {
     } catch (error) {
       this.errorBox.textContent = `Could not load the interview: ${error.message}`;
     }
+  }
+
+  // Topic ticks never get lost: each waits for the previous one, none is dropped.
+  saveTopic(topicId, checked) {
+    this.saving = this.saving.then(async () => {
+      try {
+        const view = await this.request(`/topics/${topicId}`, { checked });
+        this.errorBox.textContent = "";
+        if (!this.busy) this.render(view);
+      } catch (error) {
+        this.errorBox.textContent = `The topic was not saved: ${error.message}`;
+        this.refresh();
+      }
+    });
+    return this.saving;
   }
 
   async act(path, body = {}) {
@@ -92,7 +108,7 @@ export class StagePanel {
               type: "checkbox",
               id: `topic-${topic.id}`,
               checked: topic.checked,
-              onchange: (e) => this.act(`/topics/${topic.id}`, { checked: e.target.checked }),
+              onchange: (e) => this.saveTopic(topic.id, e.target.checked),
             }),
             el("label", { for: `topic-${topic.id}` }, el("strong", {}, topic.title), el("span", { class: "muted" }, topic.prompt)),
           ),

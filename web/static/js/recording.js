@@ -1,0 +1,86 @@
+// The page's microphone to the server's recorder: a second, audio-only RTCPeerConnection,
+// negotiated over the signaling WebSocket (the server answers once; no trickle ICE), redone
+// after a reload, a reconnect of the socket, or a failed connection.
+
+export class RecordingLink extends EventTarget {
+  constructor({ signaling, track, iceServers = [] }) {
+    super();
+    this.signaling = signaling;
+    this.track = track;
+    this.iceServers = iceServers;
+    this.pc = null;
+    this.retry = null;
+    this.stopped = false;
+    signaling.addEventListener("media-answer", (e) => this.onAnswer(e.detail.sdp));
+    signaling.addEventListener("joined", (e) => {
+      // A new socket is a new peer on the server: the old recording connection is gone.
+      this.iceServers = e.detail.ice_servers || this.iceServers;
+      this.start();
+    });
+    signaling.addEventListener("error", (e) => {
+      if (["consent_required", "not_allowed", "bad_sdp", "unavailable"].includes(e.detail.code) && this.pc) {
+        this.dispatchEvent(new CustomEvent("problem", { detail: e.detail.message }));
+      }
+    });
+  }
+
+  async start() {
+    if (this.stopped || !this.track) return;
+    clearTimeout(this.retry);
+    if (this.pc) this.pc.close();
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    pc.addTransceiver(this.track, { direction: "sendonly" });
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
+        clearTimeout(this.retry);
+        this.retry = setTimeout(() => this.start(), 2000);
+      }
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc, 3000);
+    if (pc !== this.pc) return;
+    this.signaling.send({ type: "media-offer", sdp: pc.localDescription.sdp });
+  }
+
+  async onAnswer(sdp) {
+    if (!this.pc || this.pc.signalingState !== "have-local-offer") return;
+    try {
+      await this.pc.setRemoteDescription({ type: "answer", sdp });
+    } catch (error) {
+      console.warn("recording answer rejected", error);
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    if (this.pc) this.pc.close();
+    this.pc = null;
+  }
+}
+
+function gathered(pc, timeoutMs) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, timeoutMs);
+  });
+}
+
+// Shows "Recording" while the server records this page's participant.
+export function showRecording(signaling, role, indicator) {
+  signaling.addEventListener("event", (e) => {
+    if (e.detail.name === "recording" && e.detail.data.role === role) {
+      indicator.classList.toggle("hidden", !e.detail.data.active);
+    }
+    if (e.detail.name === "state" && e.detail.data.state === "completed") indicator.classList.add("hidden");
+  });
+}
