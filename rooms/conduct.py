@@ -13,10 +13,13 @@ from sqlalchemy.orm import selectinload
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import transition
 from rooms.models import (
+    Answer,
     Interview,
     InterviewEvent,
     InterviewQuestion,
     Note,
+    Question,
+    Score,
     Topic,
     TopicCheck,
     utcnow,
@@ -173,7 +176,7 @@ async def show_question(
     return await _show(session, interview, position)
 
 
-async def finish_technical(session: AsyncSession, interview: Interview) -> None:
+async def finish_technical(session: AsyncSession, interview: Interview) -> InterviewEvent:
     """After the last question: the Finish interview stage."""
     _require(interview, InterviewState.TECHNICAL, action="finish the technical part")
     if interview.current_question != len(interview.questions):
@@ -183,7 +186,7 @@ async def finish_technical(session: AsyncSession, interview: Interview) -> None:
             f"(now on {interview.current_question} of {len(interview.questions)}).",
         )
     interview.current_question = None
-    await transition(session, interview, InterviewState.FINISHING)
+    return await transition(session, interview, InterviewState.FINISHING)
 
 
 async def notes_of(session: AsyncSession, interview_id: int) -> Note | None:
@@ -204,3 +207,70 @@ async def save_notes(
     note.updated_at = now or utcnow()
     await session.flush()
     return note
+
+
+async def question_spec(session: AsyncSession, interview_id: int, position: int) -> Question | None:
+    """The bank question at `position` of this interview."""
+    return await session.scalar(
+        select(Question)
+        .join(InterviewQuestion, InterviewQuestion.question_id == Question.id)
+        .where(
+            InterviewQuestion.interview_id == interview_id, InterviewQuestion.position == position
+        )
+    )
+
+
+async def save_answer(
+    session: AsyncSession,
+    interview_id: int,
+    position: int,
+    text: str,
+    segments: list[dict[str, Any]],
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    engine: str,
+) -> Answer:
+    """Insert or update the transcript of one question's answer (idempotent per position)."""
+    answer = await session.scalar(
+        select(Answer).where(Answer.interview_id == interview_id, Answer.position == position)
+    )
+    if answer is None:
+        answer = Answer(interview_id=interview_id, position=position)
+        session.add(answer)
+    answer.text, answer.segments, answer.engine = text, segments, engine
+    answer.started_at, answer.ended_at, answer.updated_at = started_at, ended_at, utcnow()
+    await session.flush()
+    return answer
+
+
+async def save_score(
+    session: AsyncSession,
+    interview_id: int,
+    position: int,
+    score: float,
+    rationale: str,
+    covered: list[str],
+    missing: list[str],
+    follow_up: str,
+    scorer: str,
+    note: str,
+) -> Score:
+    """Insert or replace the AI score of one answer (a recruiter's override is kept)."""
+    row = await session.scalar(
+        select(Score).where(Score.interview_id == interview_id, Score.position == position)
+    )
+    if row is None:
+        row = Score(interview_id=interview_id, position=position)
+        session.add(row)
+    row.score, row.rationale, row.covered, row.missing = score, rationale, covered, missing
+    row.follow_up, row.scorer, row.note, row.created_at = follow_up, scorer, note, utcnow()
+    await session.flush()
+    return row
+
+
+async def answers_and_scores(
+    session: AsyncSession, interview_id: int
+) -> tuple[dict[int, Answer], dict[int, Score]]:
+    answers = await session.scalars(select(Answer).where(Answer.interview_id == interview_id))
+    scores = await session.scalars(select(Score).where(Score.interview_id == interview_id))
+    return {a.position: a for a in answers}, {s.position: s for s in scores}

@@ -276,3 +276,45 @@ class Recording(Base):
     gap_before_s: Mapped[float | None] = mapped_column(Float)
     """Seconds between the end of the previous segment and this one's start (None for the first)."""
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Answer(Base):
+    """The candidate's transcribed answer to one technical question of an interview."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("interview_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """Committed pieces: [{"start": unix seconds, "end": unix seconds, "text": ...}]."""
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    engine: Mapped[str] = mapped_column(String(32), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Score(Base):
+    """The AI assistant's score of an answer (and the recruiter's override, if any)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("interview_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    covered: Mapped[list[str]] = mapped_column(JSON, default=list)
+    missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    follow_up: Mapped[str] = mapped_column(Text, default="")
+    scorer: Mapped[str] = mapped_column(String(32), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    override: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

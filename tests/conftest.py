@@ -34,6 +34,8 @@ POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 TABLES = [
+    "scores",
+    "answers",
     "recordings",
     "notes",
     "topic_checks",

@@ -1,4 +1,6 @@
-"""Speech to text behind one engine interface (faster-whisper, openai-whisper, OpenAI API).
+"""Speech to text: one engine interface (faster-whisper, OpenAI API) and live segmentation."""
 
-Not built yet (see the open live-transcription issue); this package is its place.
-"""
+import os
+
+# faster-whisper's VAD loads onnxruntime, which phones home unless this is set first.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"

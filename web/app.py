@@ -17,7 +17,9 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from aiohttp_session.redis_storage import RedisStorage
 
-from media.pcm import PcmQueues
+from assistant.llm import LLMJudge
+from assistant.local import LocalScorer
+from assistant.scorer import Scorer
 from media.peer import MediaServer
 from media.storage import LocalStorage
 from rooms.db import make_engine, make_sessionmaker
@@ -25,8 +27,21 @@ from signaling.bus import Bus, MemoryBus, RedisBus
 from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
+from transcription import engine as speech
 from web import account, candidate, conduct, interviews, pages, setup
-from web.keys import HUB, JOURNAL, LIMITER, MAILER, MEDIA, PCM, SESSIONS, SETTINGS, STORAGE
+from web.answers import LiveAnswers
+from web.keys import (
+    BACKGROUND,
+    HUB,
+    JOURNAL,
+    LIMITER,
+    LIVE,
+    MAILER,
+    MEDIA,
+    SESSIONS,
+    SETTINGS,
+    STORAGE,
+)
 from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -50,6 +65,30 @@ def secret_key(settings: Settings) -> bytes:
             path.chmod(0o600)
         secret = path.read_text().strip()
     return hashlib.sha256(secret.encode()).digest()
+
+
+def make_speech_engine(settings: Settings) -> speech.Engine:
+    """The transcription engine the settings choose (loaded on first use)."""
+    return speech.make_engine(
+        settings.transcription_engine,
+        model=settings.whisper_model
+        if settings.transcription_engine == "faster-whisper"
+        else settings.openai_transcribe_model,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+    )
+
+
+def make_scorer(settings: Settings) -> Scorer:
+    local = LocalScorer()
+    if settings.scorer == "llm":
+        return LLMJudge(
+            settings.llm_model,
+            fallback=local,
+            base_url=settings.openai_base_url or None,
+            api_key=settings.openai_api_key,
+        )
+    return local
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -119,7 +158,6 @@ def create_app(settings: Settings) -> web.Application:
     presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
     storage = LocalStorage(settings.recordings_dir)
-    pcm = PcmQueues()
     server_ice = ice_servers_for(settings.ice_servers, settings.turn_secret, "server")
     hub = Hub(
         bus,
@@ -128,11 +166,15 @@ def create_app(settings: Settings) -> web.Application:
         ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
     )
     journal = RecordingJournal(app[SESSIONS], storage, hub)
+    live = LiveAnswers(
+        app[SESSIONS], hub, lambda: make_speech_engine(settings), make_scorer(settings)
+    )
     media = MediaServer(
-        storage, server_ice, on_segment=journal.record, pcm_sink=pcm, on_state=journal.state
+        storage, server_ice, on_segment=journal.record, pcm_sink=live, on_state=journal.state
     )
     hub.media = media
-    app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE], app[PCM] = hub, journal, media, storage, pcm
+    app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE], app[LIVE] = hub, journal, media, storage, live
+    app[BACKGROUND] = set()
     app[LIMITER] = limiter
     app[MAILER] = make_mailer(settings)
 
@@ -171,6 +213,7 @@ def create_app(settings: Settings) -> web.Application:
         await app[HUB].stop()
         await media.close_all()
         await journal.stop()
+        await live.stop()
         await bus.close()
         if redis_client is not None:
             await redis_client.aclose()

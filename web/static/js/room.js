@@ -43,7 +43,9 @@ window.p2pStage = stage;
 stage.refresh();
 
 signaling.addEventListener("event", (e) => {
-  if (e.detail.name === "state" && e.detail.data.state === "completed") showCompleted();
+  if (e.detail.name === "transcript") stage.onTranscript(e.detail.data);
+  else if (e.detail.name === "score") stage.onScore(e.detail.data);
+  else if (e.detail.name === "state" && e.detail.data.state === "completed") showCompleted();
   // Another tab of this recruiter moved the interview on: follow it.
   else if (e.detail.name === "stage" && stage.view && e.detail.data.state !== stage.view.state) stage.refresh();
   else if (e.detail.name === "stage" && stage.view && e.detail.data.question &&

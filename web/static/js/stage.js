@@ -134,6 +134,11 @@ export class StagePanel {
         el("h3", {}, "Key points"),
         el("ul", { class: "key-points" }, q.key_points.map((point) => el("li", {}, point))),
       ),
+      el("section", { class: "live-answer panel", "aria-labelledby": "transcript-title" },
+        el("h3", { id: "transcript-title" }, "Candidate's answer (live transcript)"),
+        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || "Listening…"),
+      ),
+      this.scoreList(view, q.position),
       el("div", { class: "actions" },
         el("button", { type: "button", disabled: q.position === 1, onclick: () => this.act("/question", { position: q.position - 1 }) }, "Previous"),
         last
@@ -148,7 +153,55 @@ export class StagePanel {
       el("h1", {}, "Finish interview"),
       el("p", {}, "Answer the candidate's questions, talk about the company, and summarize the meeting."),
       el("p", { class: "muted" }, "To finish completely, click the red phone icon."),
+      this.scoreList(this.view, null),
     ];
+  }
+
+  // The AI scores of the questions answered so far, newest first.
+  scoreList(view, current) {
+    const entries = Object.entries(view.answers || {})
+      .map(([position, entry]) => [Number(position), entry])
+      .filter(([position, entry]) => position !== current && entry.score !== undefined)
+      .sort((a, b) => b[0] - a[0]);
+    return el(
+      "section",
+      { class: "scores", "aria-labelledby": "scores-title", id: "scores" },
+      el("h3", { id: "scores-title" }, "AI scores"),
+      entries.length
+        ? el(
+            "ul",
+            {},
+            entries.map(([position, entry]) =>
+              el(
+                "li",
+                { id: `score-${position}` },
+                el("span", { class: "score-badge" }, `Q${position}: ${entry.score}/10`),
+                " ",
+                entry.rationale,
+                entry.note ? el("span", { class: "muted" }, ` (${entry.note})`) : null,
+                entry.follow_up ? el("div", { class: "muted" }, `Follow-up: ${entry.follow_up}`) : null,
+              ),
+            ),
+          )
+        : el("p", { class: "muted" }, "Each answer is scored when you move on."),
+    );
+  }
+
+  onTranscript(data) {
+    if (!this.view) return;
+    this.view.answers = this.view.answers || {};
+    const entry = (this.view.answers[data.position] = this.view.answers[data.position] || {});
+    entry.text = data.text;
+    const box = document.getElementById("live-transcript");
+    if (box && this.view.question && this.view.question.position === data.position) box.textContent = data.text || "Listening…";
+  }
+
+  onScore(data) {
+    if (!this.view) return;
+    this.view.answers = this.view.answers || {};
+    this.view.answers[data.position] = { ...(this.view.answers[data.position] || {}), ...data };
+    const list = document.getElementById("scores");
+    if (list) list.replaceWith(this.scoreList(this.view, this.view.question ? this.view.question.position : null));
   }
 }
 

@@ -1,0 +1,54 @@
+"""The scorer interface: a question with its rubric and an answer in, a verdict out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    """What the scorer judges against: the expected answer and its key points."""
+
+    text: str
+    expected_answer: str
+    key_points: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: float
+    """0 to 10."""
+    rationale: str
+    """One line for the recruiter."""
+    covered: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    follow_up: str = ""
+    """A question the recruiter could ask next (the LLM judge suggests one)."""
+    scorer: str = ""
+    note: str = ""
+    """Anything the recruiter should know about how this score was made (e.g. a fallback)."""
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, question: QuestionSpec, answer: str) -> Verdict:
+        """Synchronous (model inference or an HTTP call): run it off the event loop."""
+        ...
+
+
+_NON_ANSWERS = re.compile(
+    r"^(?:(?:um+|uh+|er+|hmm+|well|so|sorry|okay|ok|yeah|no|i|i'm|im|i am|not|sure|really|"
+    r"don't|dont|do not|know|have|haven't|never|worked|with|that|this|it|idea|remember|"
+    r"can you|could you|repeat|the|question|please|pass|skip|next|again|one|more|time|"
+    r"what|was|is|no idea)[\s,.!?'-]*)*$",
+    re.IGNORECASE,
+)
+
+
+def is_non_answer(answer: str) -> bool:
+    """Silence, filler, "I don't know", "can you repeat the question": nothing to score."""
+    text = answer.strip()
+    return len(text.split()) < 3 or bool(_NON_ANSWERS.match(text))

@@ -1,0 +1,42 @@
+"""The engine interface: 16 kHz mono PCM in, text out. Engines are synchronous and CPU-heavy:
+callers run them in a worker thread or process, never on the event loop."""
+
+from __future__ import annotations
+
+import io
+import wave
+from typing import Protocol
+
+PCM_RATE = 16_000
+
+
+class Engine(Protocol):
+    name: str
+
+    def transcribe(self, pcm: bytes, partial: bool = False) -> str:
+        """Text of `pcm` (s16le mono 16 kHz). `partial`: a quick pass while the person speaks."""
+        ...
+
+
+def pcm_to_wav(pcm: bytes, rate: int = PCM_RATE) -> bytes:
+    """A WAV file around raw PCM, for engines that take files."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def make_engine(name: str, model: str = "", base_url: str = "", api_key: str = "") -> Engine:
+    """The engine a setting names."""
+    if name == "faster-whisper":
+        from transcription.faster import FasterWhisperEngine
+
+        return FasterWhisperEngine(model or None)
+    if name == "openai":
+        from transcription.openai_api import OpenAIEngine
+
+        return OpenAIEngine(base_url or None, api_key, model or "whisper-1")
+    raise ValueError(f"unknown transcription engine {name!r}")

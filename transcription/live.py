@@ -1,0 +1,202 @@
+"""Live transcription of one interview's candidate: speech segments found by energy, the
+growing segment re-transcribed for partial text, committed at pauses, and cut exactly at the
+question boundaries.
+
+Transcribing independent 2 s chunks was measured to triple the word error rate; re-transcribing
+the growing segment and committing at pauses keeps the accuracy of a batch pass.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from media.pcm import PcmChunk
+from transcription.engine import PCM_RATE, Engine
+
+log = logging.getLogger(__name__)
+
+BYTES_PER_S = PCM_RATE * 2
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Committed text of one speech segment, with its wall-clock span."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class AnswerSoFar:
+    position: int
+    started_at: float
+    pieces: list[Piece] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(p.text for p in self.pieces if p.text).strip()
+
+
+Update = Callable[[int, str, bool], Awaitable[None]]
+Final = Callable[[AnswerSoFar, float], Awaitable[None]]
+Blocking = Callable[[Callable[[], str]], Awaitable[str]]
+
+
+def rms(pcm: bytes) -> float:
+    samples = array.array("h", pcm)
+    if not samples:
+        return 0.0
+    return (sum(s * s for s in samples) / len(samples)) ** 0.5
+
+
+class LiveTranscriber:
+    """Turns one candidate's PCM into text per question while they speak."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_blocking: Blocking,
+        on_update: Update,
+        on_final: Final,
+        pause_s: float = 0.6,
+        partial_every_s: float = 1.0,
+        max_segment_s: float = 15.0,
+        voice_rms: float = 350.0,
+        boundary_grace_s: float = 0.4,
+    ) -> None:
+        self.engine = engine
+        self.run_blocking = run_blocking
+        self.on_update = on_update
+        self.on_final = on_final
+        self.pause_s = pause_s
+        self.partial_every_s = partial_every_s
+        self.max_segment_bytes = int(max_segment_s * BYTES_PER_S)
+        self.voice_rms = voice_rms
+        self.boundary_grace_s = boundary_grace_s
+        self.queue: asyncio.Queue[PcmChunk] = asyncio.Queue()
+        self.answer: AnswerSoFar | None = None
+        self._boundaries: list[tuple[float, int | None]] = []
+        self._segment = bytearray()
+        self._segment_start = 0.0
+        self._last_voice = 0.0
+        self._preroll: list[PcmChunk] = []
+        self._partial: asyncio.Task[None] | None = None
+        self._last_partial = 0.0
+        self._clock = 0.0  # wall time of the newest audio seen
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="live-transcriber")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._partial:
+            self._partial.cancel()
+
+    def push(self, chunk: PcmChunk) -> None:
+        self.queue.put_nowait(chunk)
+
+    def boundary(self, at: float, position: int | None) -> None:
+        """From wall time `at` on, audio belongs to question `position` (None: no question)."""
+        self._boundaries.append((at, position))
+        self._boundaries.sort(key=lambda b: b[0])
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(self.queue.get(), timeout=0.1)
+            except TimeoutError:
+                chunk = None
+            try:
+                if chunk is not None:
+                    await self._apply_boundaries(chunk.at)
+                    await self._feed(chunk)
+                else:
+                    # No audio (muted, or a pause in the stream): boundaries still take effect.
+                    await self._apply_boundaries(time.time() - self.boundary_grace_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live transcription failed on a chunk")
+
+    async def _apply_boundaries(self, until: float) -> None:
+        while self._boundaries and self._boundaries[0][0] <= until:
+            at, position = self._boundaries.pop(0)
+            await self._commit(cut_at=at)
+            if self.answer is not None:
+                finished, self.answer = self.answer, None
+                await self.on_final(finished, at)
+            if position is not None:
+                self.answer = AnswerSoFar(position, at)
+
+    async def _feed(self, chunk: PcmChunk) -> None:
+        duration = len(chunk.samples) / BYTES_PER_S
+        self._clock = chunk.at + duration
+        if self.answer is None:
+            self._segment.clear()
+            return
+        voiced = rms(chunk.samples) >= self.voice_rms
+        if not self._segment:
+            if not voiced:
+                self._preroll = (self._preroll + [chunk])[-10:]  # keep 0.2 s before speech
+                return
+            self._segment_start = self._preroll[0].at if self._preroll else chunk.at
+            for early in self._preroll:
+                self._segment += early.samples
+            self._preroll = []
+        self._segment += chunk.samples
+        if voiced:
+            self._last_voice = self._clock
+        if (
+            self._clock - self._last_voice >= self.pause_s
+            or len(self._segment) >= self.max_segment_bytes
+        ):
+            await self._commit()
+        elif self._clock - self._last_partial >= self.partial_every_s and not self._partial_busy():
+            self._last_partial = self._clock
+            self._partial = asyncio.create_task(self._run_partial(bytes(self._segment)))
+
+    def _partial_busy(self) -> bool:
+        return self._partial is not None and not self._partial.done()
+
+    async def _run_partial(self, pcm: bytes) -> None:
+        answer = self.answer
+        if answer is None:
+            return
+        text = await self.run_blocking(lambda: self.engine.transcribe(pcm, partial=True))
+        if answer is self.answer and text:
+            await self.on_update(answer.position, f"{answer.text} {text}".strip(), False)
+
+    async def _commit(self, cut_at: float | None = None) -> None:
+        """Transcribe the current segment (up to `cut_at`, if given) into a committed piece."""
+        if not self._segment or self.answer is None:
+            self._segment.clear()
+            return
+        pcm = bytes(self._segment)
+        start = self._segment_start
+        if cut_at is not None:
+            keep = max(0, int((cut_at - start) * PCM_RATE)) * 2
+            pcm = pcm[:keep]
+        self._segment.clear()
+        self._preroll = []
+        if self._partial_busy():
+            assert self._partial is not None
+            self._partial.cancel()
+        if not pcm:
+            return
+        answer = self.answer
+        text = await self.run_blocking(lambda: self.engine.transcribe(pcm, partial=False))
+        end = start + len(pcm) / BYTES_PER_S
+        if text:
+            answer.pieces.append(Piece(start, end, text))
+        await self.on_update(answer.position, answer.text, True)
