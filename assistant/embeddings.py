@@ -32,7 +32,7 @@ class Embedder:
     """Mean-pooled, L2-normalised 384-dimensional sentence vectors."""
 
     def __init__(
-        self, model: Path | None = None, tokenizer: Path | None = None, threads: int = 1
+        self, model: Path | None = None, tokenizer: Path | None = None, threads: int = 2
     ) -> None:
         self.tokenizer = Tokenizer.from_file(str(tokenizer or bundled_tokenizer()))
         # The shipped tokenizer pads everything to 128: pad to the longest in the batch instead.

@@ -14,9 +14,12 @@ Everything runs against real `p2p-interview serve` processes on 127.0.0.1:
 
 The servers share a temporary SQLite database, migrated, loaded with the bundled question bank
 and seeded directly with one recruiter and enough "right now" interviews. Clients run in their
-own processes (multiprocessing, spawn), separate from the orchestrating process; each phase
-reports the client's CPU and event-loop lag so one can tell whether the client was the
-bottleneck. The whole run is bounded by --time-limit; servers and clients are stopped at the end,
+own processes (multiprocessing, spawn), separate from the orchestrating process, with their
+garbage collector off while measuring; each phase reports the client's CPU and event-loop lag,
+the servers' and Redis's CPU and the whole machine's (other processes' load makes numbers noisy),
+so one can tell whether the client or the machine, not the servers, was the bottleneck. Unless
+--no-gc-log, the servers get a `sitecustomize` (in the temp dir, on their PYTHONPATH) that only
+times their garbage collections, so long GC pauses can be told apart in the tail. The whole run is bounded by --time-limit; servers and clients are stopped at the end,
 on errors and on Ctrl-C.
 
 Run from the repository root:
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import multiprocessing as mp
@@ -72,6 +76,25 @@ JOIN_CONCURRENCY = 32  # joins in flight per client process
 GRACE_S = 3.0  # how long after the last send a message may still arrive before it counts as lost
 ROOMS_PER_CLIENT = 250  # latency: rooms one client process drives, at most (CPU permitting)
 IDLE_PER_CLIENT = 2500  # idle: WebSockets one client process holds
+GC_PAUSE_MS = 10.0  # server garbage collections at least this long are reported
+# Put on the servers' PYTHONPATH (unless --no-gc-log): times each garbage collection of the
+# process into the file named by P2PI_BENCH_GC_LOG, to tell GC pauses apart in tail latency.
+GC_PROBE = """\
+import gc, os, time
+
+if os.environ.get("P2PI_BENCH_GC_LOG"):
+    _log = open(os.environ["P2PI_BENCH_GC_LOG"], "a", buffering=1)
+    _began = [0.0]
+
+    def _time_gc(phase, info):
+        if phase == "start":
+            _began[0] = time.perf_counter()
+        elif time.perf_counter() - _began[0] >= 0.001:
+            took = (time.perf_counter() - _began[0]) * 1000
+            _log.write(f"{time.time():.4f} {info['generation']} {took:.2f}\\n")
+
+    gc.callbacks.append(_time_gc)
+"""
 
 
 # --------------------------------------------------------------------------- client processes
@@ -245,6 +268,10 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
     watcher = asyncio.create_task(_watch_loop(lags, stop))
     lateness: list[float] = []
     schedule = sorted(pairs, key=lambda p: p.offset)
+    # The client's own garbage collections would show up as latency: none while measuring.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     cpu_began = time.process_time()
     sent_count = 0
@@ -272,6 +299,7 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
         await asyncio.wait_for(arrivals.complete.wait(), GRACE_S)
     stop.set()
     await watcher
+    gc.enable()
     return {
         "latencies": [(sent - start_at, latency) for sent, latency in arrivals.latencies],
         "received": sum(p.received for p in pairs),
@@ -362,10 +390,22 @@ class Node:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    gc_log: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def gc_pauses(self, since: float, until: float) -> list[float]:
+        """Durations (ms) of this server's garbage collections between two time.time() values."""
+        if self.gc_log is None or not self.gc_log.exists():
+            return []
+        pauses = []
+        for line in self.gc_log.read_text().splitlines():
+            at, _generation, took = line.split()
+            if since <= float(at) <= until:
+                pauses.append(float(took))
+        return pauses
 
 
 def free_port() -> int:
@@ -375,8 +415,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_node(name: str, work: Path, database_url: str, secret: str, redis_url: str) -> Node:
-    """Start `python -m web.cli serve` and wait until it accepts connections."""
+def start_node(
+    name: str, work: Path, database_url: str, secret: str, redis_url: str, gc_probe: Path | None
+) -> Node:
+    """Start `python -m web.cli serve` and wait until it accepts connections.
+
+    With `gc_probe` (a folder holding GC_PROBE as sitecustomize.py) the server times its
+    garbage collections into gc-<name>.log.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SMTP_HOST"}}
     env.update(
@@ -390,6 +436,11 @@ def start_node(name: str, work: Path, database_url: str, secret: str, redis_url:
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
+    gc_log = None
+    if gc_probe:
+        gc_log = work / f"gc-{name}.log"
+        env["P2PI_BENCH_GC_LOG"] = str(gc_log)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(gc_probe), env.get("PYTHONPATH")]))
     log = work / f"server-{name}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(
@@ -400,7 +451,7 @@ def start_node(name: str, work: Path, database_url: str, secret: str, redis_url:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches only this script, which stops the servers
         )
-    node = Node(name, port, process, log)
+    node = Node(name, port, process, log, gc_log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -556,6 +607,19 @@ class LatencyResult:
     slow_ms: float = math.nan  # the threshold of a "slow" message: 10 ms or 10 x p50
     slow_seconds: list[int] = field(default_factory=list)  # seconds of the run they were sent in
     slow: int = 0
+    lag_max_ms: float = math.nan
+    server_gc: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # ms, per node; none: not logged
+
+    def gc_text(self) -> str:
+        """The servers' garbage-collection pauses during the phase, in words."""
+        parts = []
+        for name, pauses in self.server_gc.items():
+            long = [p for p in pauses if p >= GC_PAUSE_MS]
+            worst = f", max {max(long):.0f} ms" if long else ""
+            parts.append(f"{name} {len(long)}{worst}")
+        return "; ".join(parts)
 
     @property
     def lost(self) -> int:
@@ -623,6 +687,7 @@ def run_latency(
     seconds: int,
     processes: int,
     watch: dict[str, int],
+    nodes: list[Node],
 ) -> LatencyResult:
     """Open `n` rooms, relay one offer per room per second, and gather the latencies.
 
@@ -639,6 +704,7 @@ def run_latency(
         start_at = time.perf_counter() + 1.0
         group.tell(("go", start_at))
         time.sleep(max(0.0, start_at - time.perf_counter()))
+        wall_start = time.time()
         cpu0 = {name: cpu_seconds(pid) for name, pid in watch.items()}
         ticks0, wall0 = machine_ticks(), time.perf_counter()
         time.sleep(max(0.0, start_at + seconds - time.perf_counter()))
@@ -646,6 +712,7 @@ def run_latency(
         ticks1 = machine_ticks()
         server_cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall for name, pid in watch.items()}
         done = group.collect("done", GRACE_S + 60)
+        gc_window = (wall_start, time.time())
     samples = [(at, latency * 1000) for d in done for at, latency in d["latencies"]]
     latencies = sorted(latency for _, latency in samples)
     slow_ms = max(10.0, 10 * percentile(latencies, 50))
@@ -673,6 +740,8 @@ def run_latency(
         slow_ms=slow_ms,
         slow_seconds=sorted({int(at) for at, _ in slow}),
         slow=len(slow),
+        lag_max_ms=max(d["lag_max"] for d in done) * 1000,
+        server_gc={node.name: node.gc_pauses(*gc_window) for node in nodes},
     )
 
 
@@ -742,9 +811,15 @@ def describe_latency(r: LatencyResult) -> str:
         f"{r.received} received, {r.lost} lost; p50 {ms(r.p50_ms)} ms, p99 {ms(r.p99_ms)} ms, "
         f"max {ms(r.max_ms)} ms",
         f"  server CPU {cpu}; machine CPU busy {r.machine_cpu:.0%}; client CPU "
-        f"{r.client_cpu:.0%} (busiest process), loop lag p99 {ms(r.lag_p99_ms)} ms, "
+        f"{r.client_cpu:.0%} (busiest process), loop lag p99 {ms(r.lag_p99_ms)} ms (max "
+        f"{ms(r.lag_max_ms)}), "
         f"send lateness p99 {ms(r.lateness_p99_ms)} ms: {r.verdict[1]}",
     ]
+    if r.server_gc:
+        lines.append(
+            f"  server garbage collections of {GC_PAUSE_MS:.0f} ms or more during the phase: "
+            f"{r.gc_text()}"
+        )
     if r.slow:
         lines.append(
             f"  {r.slow} messages took over {r.slow_ms:.0f} ms; they were sent during second(s) "
@@ -778,14 +853,15 @@ def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) ->
     label = "CPU " + "/".join(latency[0].server_cpu) if latency else "server CPU"
     head = (
         f"{'rooms':>6} {'clients':>7} {'sent':>7} {'received':>8} {'lost':>5} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'max ms':>8} {label:>14}  client"
+        f"{'p99 ms':>7} {'max ms':>8} {label:>14} {'GC max ms':>10}  client"
     )
     rows = [f"summary: {mode}", head]
     for r in latency:
         cpu = "/".join(f"{share:.0%}" for share in r.server_cpu.values())
+        gc_max = "/".join(f"{max(p, default=0):.0f}" for p in r.server_gc.values()) or "-"
         rows.append(
             f"{r.rooms:>6} {r.clients:>7} {r.sent:>7} {r.received:>8} {r.lost:>5} "
-            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>14}  "
+            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>14} {gc_max:>10}  "
             f"{r.verdict[0]}"
         )
     if idle:
@@ -855,6 +931,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--clients", type=int, default=0, help="client processes per phase (0: automatic)"
     )
     parser.add_argument("--time-limit", type=int, default=600, help="abort after this many s")
+    parser.add_argument(
+        "--no-gc-log",
+        dest="gc_log",
+        action="store_false",
+        help="do not time the servers' garbage collections (a sitecustomize on their PYTHONPATH)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = parser.parse_args(argv)
     args.room_counts = [int(x) for x in args.rooms.split(",") if x.strip()]
@@ -898,9 +980,14 @@ def main(argv: list[str] | None = None) -> int:
         if redis_url:
             flush_redis(redis_url)
         secret = secrets.token_urlsafe(32)
-        nodes.append(start_node("A", work, database_url, secret, redis_url))
+        probe = None
+        if args.gc_log:
+            probe = work / "gc-probe"
+            probe.mkdir()
+            (probe / "sitecustomize.py").write_text(GC_PROBE)
+        nodes.append(start_node("A", work, database_url, secret, redis_url, probe))
         if args.two_nodes:
-            nodes.append(start_node("B", work, database_url, secret, redis_url))
+            nodes.append(start_node("B", work, database_url, secret, redis_url, probe))
         a, b = nodes[0], nodes[-1]
         cookies = asyncio.run(sign_in(a.url))
         watch = {node.name: node.process.pid for node in nodes}
@@ -913,7 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_idle(idle), flush=True)
         for n in args.room_counts:
             processes = args.clients or auto_clients(n, ROOMS_PER_CLIENT, len(nodes))
-            result = run_latency(n, interviews, a, b, cookies, args.seconds, processes, watch)
+            result = run_latency(
+                n, interviews, a, b, cookies, args.seconds, processes, watch, nodes
+            )
             latency.append(result)
             print(describe_latency(result), flush=True)
             time.sleep(1)
