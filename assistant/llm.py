@@ -64,6 +64,11 @@ class LLMJudge:
             base_url=base_url, api_key=api_key or "unset", timeout=timeout, max_retries=1
         )
 
+    def warm_up(self) -> None:
+        warm = getattr(self.fallback, "warm_up", None)
+        if warm is not None:
+            warm()
+
     def score(self, question: QuestionSpec, answer: str) -> Verdict:
         if is_non_answer(answer):
             return self.fallback.score(question, answer)

@@ -145,6 +145,10 @@ class LocalScorer:
         self._embedder = embedder
         self.tuning = tuning or Tuning()
 
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first answer."""
+        self.embedder.embed(["warm up"])
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:

@@ -13,7 +13,7 @@ from tests.conftest import Mailbox, csrf_of
 from tests.helpers import create_interview_now, register
 from tests.rtc import SpeakingPeer, decode_to_pcm, espeak, probe_seconds, rms, wav_seconds
 from tests.test_candidate_and_presence import join_consents, next_of
-from web.keys import JOURNAL, PCM
+from web.keys import JOURNAL
 
 ANSWER = (
     "A generator is a function that yields values lazily. It keeps its state between calls, "
@@ -88,26 +88,6 @@ async def test_candidate_speech_is_recorded_with_its_duration_and_questions_cut(
     assert 0.8 < cut.start_s < 2.0 and cut.end_s - cut.start_s > sent - 4.5
     start, end = int(cut.start_s * 16000) * 2, int(cut.end_s * 16000) * 2
     assert rms(pcm[start:end]) > 300
-
-
-async def test_candidate_pcm_reaches_the_transcription_queue(
-    client, make_client, mailbox: Mailbox, tmp_path: Path
-) -> None:
-    interview_id, _, _, _, ws = await in_call(client, make_client, mailbox, "pcm@example.com")
-    wav = espeak(tmp_path / "short.wav", "Hello, this is a short answer.")
-    peer = SpeakingPeer(ws, wav)
-    await peer.start()
-    await peer.wait(limit=wav_seconds(wav) + 10)
-    await peer.close()
-    queue = client.app[PCM].queue(interview_id)
-    chunks = []
-    while not queue.empty():
-        chunks.append(queue.get_nowait())
-    pcm = b"".join(c.samples for c in chunks)
-    assert chunks and all(c.role == "candidate" for c in chunks)
-    seconds = len(pcm) / 2 / 16000
-    assert abs(seconds - wav_seconds(wav)) < 0.3
-    assert rms(pcm) > 300
 
 
 async def test_a_reconnect_starts_a_new_segment_with_the_gap_recorded(

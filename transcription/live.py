@@ -67,7 +67,7 @@ class LiveTranscriber:
         on_final: Final,
         pause_s: float = 0.6,
         partial_every_s: float = 1.0,
-        max_segment_s: float = 15.0,
+        max_segment_s: float = 8.0,
         voice_rms: float = 350.0,
         boundary_grace_s: float = 0.4,
     ) -> None:

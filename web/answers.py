@@ -85,6 +85,17 @@ class LiveAnswers:
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
         self._transcriber(interview_id).boundary(at.timestamp(), position)
+        if position == 1:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the speech model and the scorer's model while the first question is read out,
+        so that the first answer's transcript and score are not late."""
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(self._speech, self._load)
+        warm = getattr(self.scorer, "warm_up", None)
+        if warm is not None:
+            loop.run_in_executor(self._scoring, warm)
 
     async def close_interview(self, interview_id: int) -> None:
         live = self._live.pop(interview_id, None)
@@ -113,7 +124,8 @@ class LiveAnswers:
 
     async def _final(self, interview_id: int, answer: AnswerSoFar, at: float) -> None:
         segments = [{"start": p.start, "end": p.end, "text": p.text} for p in answer.pieces]
-        engine = await self.engine()
+        # Not `await self.engine()`: that would queue behind a transcription in progress.
+        engine_name = self._engine.name if self._engine is not None else ""
         async with self.sessions.begin() as session:
             await conduct.save_answer(
                 session,
@@ -123,7 +135,7 @@ class LiveAnswers:
                 segments,
                 datetime.fromtimestamp(answer.started_at, UTC),
                 datetime.fromtimestamp(at, UTC),
-                engine.name,
+                engine_name,
             )
             question = await conduct.question_spec(session, interview_id, answer.position)
         self.timings.to_transcript.append(time.time() - at)

@@ -1,0 +1,98 @@
+"""End to end through the real media path: an aiortc peer speaks an espeak-ng answer, the
+recruiter sees partial text while it is spoken and a score after moving on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from rooms.bank import bundled_banks
+from rooms.db import make_engine, make_sessionmaker
+from rooms.models import Answer, Score
+from tests.conftest import Mailbox
+from tests.rtc import SpeakingPeer, espeak, wav_seconds
+from tests.test_candidate_and_presence import next_of
+from tests.test_recording import in_call
+from tests.wer import wer
+from web.keys import LIVE
+
+FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
+SPOKEN = FIRST.expected_answer  # a strong answer to question 1, read out by espeak-ng
+
+
+async def test_partial_text_while_speaking_and_a_score_after_moving_on(
+    client, make_client, mailbox: Mailbox, settings, tmp_path: Path
+) -> None:
+    interview_id, _, token, _, candidate_ws = await in_call(
+        client, make_client, mailbox, "live@example.com"
+    )
+    recruiter_ws = await client.ws_connect("/ws")
+    await recruiter_ws.send_json({"type": "join", "role": "recruiter", "interview": interview_id})
+    await next_of(recruiter_ws, "joined")
+    await client.post(
+        f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
+    )
+
+    wav = espeak(tmp_path / "gil.wav", SPOKEN, speed=140)
+    peer = SpeakingPeer(candidate_ws, wav)
+    await peer.start()
+    partials: list[str] = []
+    finished = asyncio.create_task(peer.wait(limit=wav_seconds(wav) + 15))
+    while not finished.done():
+        try:
+            message = json.loads((await recruiter_ws.receive(timeout=0.5)).data)
+        except TimeoutError:
+            continue
+        if (
+            message["type"] == "event"
+            and message["name"] == "transcript"
+            and message["data"]["position"] == 1
+        ):
+            partials.append(message["data"]["text"])
+    await finished
+    await asyncio.sleep(1.0)  # the last words reach the server
+    moved_at = time.monotonic()
+    await client.post(
+        f"/api/interviews/{interview_id}/question",
+        json={"position": 2},
+        headers={"X-CSRF-Token": token},
+    )
+    score = None
+    final_text = None
+    async with asyncio.timeout(30):
+        while score is None:
+            message = json.loads((await recruiter_ws.receive()).data)
+            if message["type"] != "event" or message["data"].get("position") != 1:
+                continue
+            if message["name"] == "transcript" and message["data"]["final"]:
+                final_text = message["data"]["text"]
+            if message["name"] == "score":
+                score = message["data"]
+    delay = time.monotonic() - moved_at
+    await peer.close()
+    assert partials, "no text reached the recruiter while the candidate spoke"
+    assert final_text
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session:
+        answer = await session.scalar(
+            select(Answer).where(Answer.interview_id == interview_id, Answer.position == 1)
+        )
+        stored = await session.scalar(
+            select(Score).where(Score.interview_id == interview_id, Score.position == 1)
+        )
+    await engine.dispose()
+    error = wer(SPOKEN, answer.text)
+    print(
+        f"\nespeak-ng through WebRTC: WER {error:.2f}; score {score['score']} shown {delay:.2f} s after moving on"
+    )
+    print(f"transcript: {answer.text}")
+    assert answer.text == final_text and answer.segments
+    assert error < 0.6
+    assert stored is not None and stored.score == score["score"] and stored.scorer == "local"
+    assert score["rationale"] and isinstance(score["covered"], list)
+    assert score["score"] >= 5, score  # it is the expected answer, after all
+    print(f"pipeline timings: {client.app[LIVE].timings}")

@@ -1,0 +1,125 @@
+"""Speech to text: faster-whisper on real synthetic speech, the OpenAI API engine against a local
+server that speaks the API, and the live segmenter cutting answers at question boundaries."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from media.pcm import PcmChunk
+from tests.wer import wer
+from transcription.engine import make_engine, pcm_to_wav
+from transcription.faster import FasterWhisperEngine
+from transcription.live import AnswerSoFar, LiveTranscriber
+
+ANSWERS = [
+    "A generator is a function that yields values lazily and keeps its state between calls.",
+    "An index lets the database find rows without scanning the whole table.",
+]
+
+
+def speech_pcm(tmp_path: Path, text: str, voice: str = "slt") -> bytes:
+    """16 kHz mono PCM of `text` spoken by flite."""
+    raw = tmp_path / f"{abs(hash((text, voice)))}.wav"
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(raw), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+        capture_output=True,
+        check=True,
+    )
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def whisper() -> FasterWhisperEngine:
+    return FasterWhisperEngine()
+
+
+@pytest.mark.parametrize("voice", ["slt", "rms", "awb"])
+def test_faster_whisper_transcribes_flite_voices(whisper, tmp_path: Path, voice: str) -> None:
+    pcm = speech_pcm(tmp_path, ANSWERS[0], voice)
+    text = whisper.transcribe(pcm)
+    error = wer(ANSWERS[0], text)
+    print(f"{voice}: WER {error:.2f}: {text}")
+    assert error < 0.35
+
+
+def test_silence_and_tiny_input_give_no_text(whisper) -> None:
+    assert whisper.transcribe(b"") == ""
+    assert whisper.transcribe(b"\x00\x00" * 800) == ""
+
+
+async def test_openai_engine_talks_to_a_local_server_speaking_the_api(aiohttp_server) -> None:
+    received: dict[str, object] = {}
+
+    async def transcriptions(request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        received["model"] = form["model"]
+        received["wav"] = upload.file.read()  # type: ignore[union-attr]
+        received["auth"] = request.headers.get("Authorization")
+        return web.json_response({"text": " an index avoids a full table scan "})
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/transcriptions", transcriptions)
+    server = await aiohttp_server(app)
+    engine = make_engine(
+        "openai", model="whisper-large-v3", base_url=str(server.make_url("/v1")), api_key="k"
+    )
+    pcm = b"\x01\x00" * 16000
+    text = await asyncio.to_thread(engine.transcribe, pcm)
+    assert text == "an index avoids a full table scan"
+    assert received["model"] == "whisper-large-v3" and received["auth"] == "Bearer k"
+    wav = received["wav"]
+    assert isinstance(wav, bytes) and wav[:4] == b"RIFF" and wav == pcm_to_wav(pcm)
+
+
+async def test_live_transcriber_gives_partials_and_cuts_answers_at_boundaries(
+    whisper, tmp_path: Path
+) -> None:
+    updates: list[tuple[int, str, bool]] = []
+    finals: list[AnswerSoFar] = []
+
+    async def on_update(position: int, text: str, final: bool) -> None:
+        updates.append((position, text, final))
+
+    async def on_final(answer: AnswerSoFar, at: float) -> None:
+        finals.append(answer)
+
+    async def blocking(work):  # type: ignore[no-untyped-def]
+        return await asyncio.to_thread(work)
+
+    live = LiveTranscriber(whisper, blocking, on_update, on_final)
+    live.start()
+    start = 1_000_000.0
+    live.boundary(start, 1)
+    t = start
+    silence = b"\x00\x00" * 320 * 50  # 1 s
+    # Question 1's answer, a pause, then the recruiter moves on; question 2's answer.
+    for position, text in enumerate(ANSWERS, start=1):
+        audio = speech_pcm(tmp_path, text) + silence
+        for offset in range(0, len(audio), 640):
+            chunk = audio[offset : offset + 640]
+            live.push(PcmChunk(1, "candidate", chunk, t))
+            t += len(chunk) / 32000
+            await asyncio.sleep(0.005)  # about 4x real time, so partial passes can run
+        if position == 1:
+            live.boundary(t, 2)
+    live.boundary(t, None)
+    live.push(PcmChunk(1, "candidate", silence, t))
+    for _ in range(200):
+        if len(finals) == 2:
+            break
+        await asyncio.sleep(0.05)
+    await live.stop()
+    assert [a.position for a in finals] == [1, 2]
+    for answer, text in zip(finals, ANSWERS, strict=True):
+        print(f"Q{answer.position}: WER {wer(text, answer.text):.2f}: {answer.text}")
+        assert wer(text, answer.text) < 0.35
+        assert all(start <= p.start < p.end <= t for p in answer.pieces)
+    assert finals[0].pieces[-1].end <= finals[1].started_at  # nothing of answer 2 in answer 1
+    assert any(not final for _, _, final in updates), "no partial text while speaking"
