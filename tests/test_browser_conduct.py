@@ -113,6 +113,12 @@ def test_recruiter_conducts_the_whole_interview(
         expect(candidate.locator("#question-counter")).to_have_text(f"Question: {position}/{total}")
         expect(candidate.locator("#question-text")).to_have_text(question)
         assert answer not in candidate.content()
+        if position == 1:
+            # The fake microphone keeps saying its sentence: the words appear as it speaks.
+            expect(recruiter.locator("#live-transcript")).to_contain_text("generator", ignore_case=True, timeout=20_000)
+        if position == 2:
+            # Question 1 was scored the moment we moved on.
+            expect(recruiter.locator("#score-1")).to_contain_text("Q1:", timeout=15_000)
         if position == 4:
             # Mid-way: notes, then a reload finds everything as it was.
             recruiter.get_by_label("Interview notes").fill(
@@ -124,7 +130,7 @@ def test_recruiter_conducts_the_whole_interview(
                 "Clear on fundamentals.\nGood answer on question 4."
             )
             expect(recruiter.locator("#call-state")).to_have_text("Connected")
-            recruiter.screenshot(path=str(shots / "technical.png"))
+            recruiter.screenshot(path=str(shots / "technical.png"), full_page=True)
             candidate.screenshot(path=str(shots / "candidate-question.png"))
         if position < total:
             recruiter.get_by_role("button", name="Next question").click()
