@@ -115,7 +115,9 @@ def test_recruiter_conducts_the_whole_interview(
         assert answer not in candidate.content()
         if position == 1:
             # The fake microphone keeps saying its sentence: the words appear as it speaks.
-            expect(recruiter.locator("#live-transcript")).to_contain_text("generator", ignore_case=True, timeout=20_000)
+            expect(recruiter.locator("#live-transcript")).to_contain_text(
+                "generator", ignore_case=True, timeout=20_000
+            )
         if position == 2:
             # Question 1 was scored the moment we moved on.
             expect(recruiter.locator("#score-1")).to_contain_text("Q1:", timeout=15_000)

@@ -28,7 +28,7 @@ from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
 from transcription import engine as speech
-from web import account, candidate, conduct, interviews, pages, setup
+from web import account, candidate, conduct, interviews, pages, results, setup
 from web.answers import LiveAnswers
 from web.keys import (
     BACKGROUND,
@@ -203,7 +203,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/ws", websocket, name="ws")
-    for module in (pages, account, setup, interviews, candidate, conduct):
+    for module in (pages, account, setup, interviews, candidate, conduct, results):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

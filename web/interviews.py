@@ -129,34 +129,3 @@ async def end_interview(request: web.Request) -> web.Response:
     return web.json_response(
         {"state": "completed", "results_url": f"/interviews/{interview.id}/results"}
     )
-
-
-EVENT_TEXT = {
-    "created": "Interview set up",
-    "candidate_joined": "Candidate joined",
-}
-
-
-@routes.get("/interviews/{id}/results", name="results")
-async def results(request: web.Request) -> web.Response:
-    rid = await _require_recruiter(request)
-    async with request.app[SESSIONS]() as session:
-        interview = await get_for_recruiter(session, rid, _interview_id(request))
-        await session.refresh(interview, ["events"])
-    events = []
-    for event in interview.events:
-        if event.kind == "state":
-            text = f"Stage: {event.data.get('to')}"
-        else:
-            text = EVENT_TEXT.get(event.kind, event.kind)
-        events.append({"at": event.at, "text": text})
-    duration = ""
-    if interview.started_at and interview.ended_at:
-        seconds = int((interview.ended_at - interview.started_at).total_seconds())
-        duration = f"{seconds // 60} min {seconds % 60} s"
-    started = f"{interview.started_at:%Y-%m-%d %H:%M} UTC" if interview.started_at else ""
-    return aiohttp_jinja2.render_template(
-        "results.html",
-        request,
-        {"interview": interview, "events": events, "duration": duration, "started": started},
-    )

@@ -1,0 +1,111 @@
+"""Reviewing results: the results page, playback with range requests, overrides, export, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from rooms.errors import InvalidInput, NotFound
+from rooms.interviews import get_for_recruiter
+from rooms.results import delete_interview, interview_result, override_score, recording_of
+from web.keys import SESSIONS, STORAGE
+from web.security import recruiter_id
+
+routes = web.RouteTableDef()
+
+
+async def _owner(request: web.Request) -> int:
+    rid = await recruiter_id(request)
+    if rid is None:
+        if request.path.startswith("/api/"):
+            raise web.HTTPUnauthorized(text="Sign in again to continue.")
+        raise web.HTTPSeeOther(f"/signin?next={request.path}")
+    return rid
+
+
+def _int(request: web.Request, key: str) -> int:
+    raw = request.match_info[key]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def _result(request: web.Request) -> dict[str, Any]:
+    rid = await _owner(request)
+    async with request.app[SESSIONS]() as session:
+        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        return await interview_result(session, interview)
+
+
+@routes.get("/interviews/{id}/results", name="results")
+async def results_page(request: web.Request) -> web.Response:
+    result = await _result(request)
+    return aiohttp_jinja2.render_template("results.html", request, {"r": result})
+
+
+@routes.get("/api/interviews/{id}/result")
+async def results_json(request: web.Request) -> web.Response:
+    """The whole result as JSON (for the recruiter's own tools)."""
+    result = await _result(request)
+    response = web.json_response(result)
+    if "download" in request.query:
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="interview-{result["id"]}.json"'
+        )
+    return response
+
+
+@routes.get("/interviews/{id}/recordings/{recording}")
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    """One recording segment, with HTTP range requests (seeking in the player)."""
+    rid = await _owner(request)
+    async with request.app[SESSIONS]() as session:
+        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        recording = await recording_of(session, interview.id, _int(request, "recording"))
+    try:
+        path = request.app[STORAGE].resolve(recording.path)
+    except ValueError:
+        raise NotFound("recording") from None
+    if not path.exists():
+        raise NotFound("recording")
+    response = web.FileResponse(
+        path, headers={"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"}
+    )
+    return response
+
+
+@routes.post("/api/interviews/{id}/scores/{position}")
+async def override(request: web.Request) -> web.Response:
+    rid = await _owner(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "Send a JSON object."}, status=400)
+    value = body.get("override") if isinstance(body, dict) else "bad"
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return web.json_response(
+            {"error": "The score must be a number from 0 to 10, or null."}, status=422
+        )
+    async with request.app[SESSIONS].begin() as session:
+        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        try:
+            score = await override_score(session, interview.id, _int(request, "position"), value)
+        except InvalidInput as exc:
+            return web.json_response({"error": exc.message}, status=422)
+        return web.json_response(
+            {"position": score.position, "ai": score.score, "override": score.override}
+        )
+
+
+@routes.post("/interviews/{id}/delete")
+async def delete(request: web.Request) -> web.Response:
+    """Delete the interview, its recordings and transcripts, for good."""
+    rid = await _owner(request)
+    async with request.app[SESSIONS].begin() as session:
+        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        interview_id = interview.id
+        await delete_interview(session, interview)
+    request.app[STORAGE].delete_interview(interview_id)
+    raise web.HTTPSeeOther("/interviews")

@@ -1,0 +1,71 @@
+// The results page: transcript lines seek the candidate's player, the line being played is
+// highlighted, the recruiter's own scores are saved, and the report prints.
+
+const root = document.getElementById("results");
+const interviewId = root.dataset.interview;
+const csrf = document.getElementById("csrf").value;
+const players = [...document.querySelectorAll("audio.candidate-player")];
+const segments = [...document.querySelectorAll("button.segment")];
+
+// The candidate's recording may be in several parts (after a reconnect): find the one that holds
+// wall-clock time `ts` and jump there.
+function seekTo(ts) {
+  for (const player of players) {
+    const start = Number(player.dataset.start);
+    const duration = Number(player.dataset.duration);
+    if (ts >= start - 0.5 && ts <= start + duration + 0.5) {
+      players.forEach((other) => other !== player && other.pause());
+      player.currentTime = Math.max(0, ts - start);
+      player.play().catch(() => {});
+      return true;
+    }
+  }
+  return false;
+}
+
+for (const button of document.querySelectorAll("button.seek")) {
+  button.addEventListener("click", () => {
+    if (button.dataset.ts) seekTo(Number(button.dataset.ts));
+  });
+}
+
+for (const player of players) {
+  player.addEventListener("timeupdate", () => {
+    const now = Number(player.dataset.start) + player.currentTime;
+    for (const segment of segments) {
+      const playing = now >= Number(segment.dataset.ts) && now < Number(segment.dataset.end);
+      segment.classList.toggle("playing", playing);
+      if (playing) segment.setAttribute("aria-current", "true");
+      else segment.removeAttribute("aria-current");
+    }
+  });
+}
+
+for (const button of document.querySelectorAll("button.save-override")) {
+  button.addEventListener("click", async () => {
+    const position = button.dataset.position;
+    const input = document.getElementById(`override-${position}`);
+    const status = button.parentElement.querySelector(".override-status");
+    const value = input.value === "" ? null : Number(input.value);
+    status.textContent = "Saving…";
+    try {
+      const response = await fetch(`/api/interviews/${interviewId}/scores/${position}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ override: value }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+      status.textContent = value === null ? "Your score removed; the AI's score counts." : "Saved.";
+      const badge = document.getElementById(`score-${position}`);
+      if (badge) badge.textContent = `${value === null ? body.ai : value}/10`;
+    } catch (error) {
+      status.textContent = `Not saved: ${error.message}`;
+    }
+  });
+}
+
+document.getElementById("print-report").addEventListener("click", () => window.print());
+document.getElementById("delete-form").addEventListener("submit", (event) => {
+  if (!window.confirm("Delete this interview, its recordings and transcripts for good?")) event.preventDefault();
+});
