@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +23,7 @@ from rooms.models import (
     InterviewQuestion,
     Question,
     Recruiter,
+    Score,
     Specialization,
     utcnow,
 )
@@ -190,15 +191,37 @@ async def get_by_candidate_token(session: AsyncSession, token: str) -> Interview
     return interview
 
 
-async def list_for_recruiter(session: AsyncSession, recruiter_id: int) -> list[Interview]:
-    """The recruiter's interviews, newest first."""
-    rows = await session.scalars(
+async def list_for_recruiter(
+    session: AsyncSession, recruiter_id: int, search: str = "", state: str = ""
+) -> list[Interview]:
+    """The recruiter's interviews, newest first; `search` matches candidate name or email."""
+    query = (
         select(Interview)
         .where(Interview.recruiter_id == recruiter_id)
         .options(selectinload(Interview.specialization))
         .order_by(Interview.created_at.desc(), Interview.id.desc())
     )
-    return list(rows)
+    if search.strip():
+        pattern = f"%{search.strip().lower()[:100]}%"
+        query = query.where(
+            func.lower(Interview.candidate_name).like(pattern)
+            | func.lower(Interview.candidate_email).like(pattern)
+        )
+    if state in {s.value for s in InterviewState}:
+        query = query.where(Interview.state == state)
+    return list(await session.scalars(query))
+
+
+async def overall_scores(session: AsyncSession, interview_ids: list[int]) -> dict[int, float]:
+    """Mean score per interview (the recruiter's overrides count instead of the AI's)."""
+    if not interview_ids:
+        return {}
+    rows = await session.execute(
+        select(Score.interview_id, func.avg(func.coalesce(Score.override, Score.score)))
+        .where(Score.interview_id.in_(interview_ids))
+        .group_by(Score.interview_id)
+    )
+    return {interview_id: round(float(avg), 1) for interview_id, avg in rows}
 
 
 def consents_given(interview: Interview, party: Party) -> set[ConsentKind]:

@@ -187,3 +187,17 @@ async def test_deleting_removes_files_and_rows(client, mailbox: Mailbox, setting
             assert count == 0, model
     await engine.dispose()
     assert (await client.get(f"/interviews/{interview_id}/results")).status == 404
+
+
+async def test_dashboard_lists_scores_and_filters(client, mailbox: Mailbox, settings) -> None:
+    interview_id = await finished_interview(client, mailbox, settings)
+    await create_interview_now(client, name="Dana Other", email="dana@example.com")
+    listing = await (await client.get("/interviews")).text()
+    assert "Carl Candidate" in listing and "Dana Other" in listing and "6.5/10" in listing
+    assert f'href="/interviews/{interview_id}/results"' in listing
+    found = await (await client.get("/interviews?q=dana")).text()
+    assert "Dana Other" in found and "Carl Candidate" not in found
+    done = await (await client.get("/interviews?state=completed")).text()
+    assert "Carl Candidate" in done and "Dana Other" not in done
+    none = await (await client.get("/interviews?q=%25%27%22<x>")).text()
+    assert "No interviews match." in none

@@ -9,7 +9,13 @@ from aiohttp import web
 from aiohttp_session import get_session
 from sqlalchemy import select
 
-from rooms.interviews import get_for_recruiter, list_for_recruiter, open_waiting_room, transition
+from rooms.interviews import (
+    get_for_recruiter,
+    list_for_recruiter,
+    open_waiting_room,
+    overall_scores,
+    transition,
+)
 from rooms.models import Interview, Topic
 from rooms.states import IllegalTransition, InterviewState
 from signaling.hub import channel_for, summarize
@@ -37,17 +43,24 @@ def _interview_id(request: web.Request) -> int:
 @routes.get("/interviews", name="interviews")
 async def interview_list(request: web.Request) -> web.Response:
     rid = await _require_recruiter(request)
+    search = request.query.get("q", "")[:100]
+    state = request.query.get("state", "")
     async with request.app[SESSIONS]() as session:
-        interviews = await list_for_recruiter(session, rid)
+        interviews = await list_for_recruiter(session, rid, search, state)
+        scores = await overall_scores(session, [i.id for i in interviews])
     rows = [
         {
             "interview": i,
             "link": candidate_link(request.app, i),
             "when": local_time_text(i) if i.scheduled_at else f"{i.created_at:%Y-%m-%d %H:%M} UTC",
+            "score": scores.get(i.id),
         }
         for i in interviews
     ]
-    return aiohttp_jinja2.render_template("interviews.html", request, {"rows": rows})
+    states = [s.value for s in InterviewState]
+    return aiohttp_jinja2.render_template(
+        "interviews.html", request, {"rows": rows, "q": search, "state": state, "states": states}
+    )
 
 
 @routes.get("/interviews/{id}", name="interview")
