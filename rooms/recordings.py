@@ -111,3 +111,9 @@ def cuts(recordings: list[Recording], start: datetime, end: datetime) -> list[Cu
         if hi > lo:
             result.append(Cut(recording, lo - seg_start, hi - seg_start))
     return result
+
+
+async def expired(session: AsyncSession, older_than: datetime) -> list[Recording]:
+    """Recording segments that started before `older_than` (for the retention setting)."""
+    rows = await session.scalars(select(Recording).where(Recording.started_at < older_than))
+    return list(rows)

@@ -201,3 +201,25 @@ async def test_dashboard_lists_scores_and_filters(client, mailbox: Mailbox, sett
     assert "Carl Candidate" in done and "Dana Other" not in done
     none = await (await client.get("/interviews?q=%25%27%22<x>")).text()
     assert "No interviews match." in none
+
+
+async def test_retention_deletes_old_recordings_and_keeps_transcripts(
+    client, mailbox: Mailbox, settings
+) -> None:
+    from media.storage import LocalStorage
+    from web.retention import purge_recordings
+
+    interview_id = await finished_interview(client, mailbox, settings)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    storage = LocalStorage(settings.recordings_dir)
+    assert await purge_recordings(sessions, storage, days=1) == 0  # 5 minutes old: kept
+    async with sessions.begin() as session:
+        for recording in await session.scalars(select(Recording)):
+            recording.started_at = datetime.now(UTC) - timedelta(days=31)
+    assert await purge_recordings(sessions, storage, days=30) == 1
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Recording)) == 0
+        assert await session.scalar(select(func.count()).select_from(Answer)) == 1
+    await engine.dispose()
+    assert not list((settings.recordings_dir / f"interview-{interview_id}").glob("*.opus"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -46,6 +47,7 @@ from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from web.recordings import RecordingJournal
+from web.retention import retention_loop
 from web.security import csrf_middleware, csrf_token, recruiter_id
 from web.settings import Settings
 
@@ -209,7 +211,14 @@ def create_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[HUB].start()
         await journal.start()
+        retention = (
+            asyncio.create_task(retention_loop(app[SESSIONS], storage, settings.retention_days))
+            if settings.retention_days > 0
+            else None
+        )
         yield
+        if retention is not None:
+            retention.cancel()
         await app[HUB].stop()
         await media.close_all()
         await journal.stop()

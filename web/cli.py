@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("create-recruiter", help="create a recruiter account")
     create.add_argument("email")
     create.add_argument("--password", help="omit to be asked (or set P2PI_PASSWORD)")
+    purge = commands.add_parser("purge-recordings", help="delete recordings older than N days")
+    purge.add_argument("--days", type=int, help="default: RECORDING_RETENTION_DAYS")
     bank = commands.add_parser("bank", help="question bank: validate, import, export")
     bank_commands = bank.add_subparsers(dest="bank_command", required=True)
     validate = bank_commands.add_parser("validate", help="check YAML files, report line and field")
@@ -102,6 +104,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.message}", file=sys.stderr)
             return 1
         print(f"recruiter {recruiter.email} created")
+    elif args.command == "purge-recordings":
+        days = args.days if args.days is not None else settings.retention_days
+        if days <= 0:
+            print("error: give --days N (N > 0) or set RECORDING_RETENTION_DAYS", file=sys.stderr)
+            return 2
+        from media.storage import LocalStorage
+        from web.retention import purge_recordings
+
+        engine = make_engine(settings.effective_database_url)
+        count = asyncio.run(
+            purge_recordings(make_sessionmaker(engine), LocalStorage(settings.recordings_dir), days)
+        )
+        print(f"deleted {count} recordings older than {days} days")
     elif args.command == "bank":
         files = args.files if getattr(args, "files", None) else None
         try:

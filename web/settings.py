@@ -85,6 +85,8 @@ class Settings:
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
+    retention_days: int = 0
+    """Delete recordings older than this many days (transcripts and scores stay). 0: keep all."""
     recordings_path: str = ""
     """Where recordings are written. Empty: `<data_dir>/recordings`."""
 
@@ -106,8 +108,11 @@ class Settings:
         try:
             port = int(get("PORT", "8080"))
             smtp_port = int(get("SMTP_PORT", "587"))
+            retention_days = int(get("RECORDING_RETENTION_DAYS", "0"))
         except ValueError as exc:
-            raise SettingsError(f"PORT and SMTP_PORT must be integers: {exc}") from exc
+            raise SettingsError(
+                f"PORT, SMTP_PORT and RECORDING_RETENTION_DAYS must be integers: {exc}"
+            ) from exc
         engine = get("TRANSCRIPTION_ENGINE", "faster-whisper")
         if engine not in {"faster-whisper", "openai"}:
             raise SettingsError(f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper or openai")
@@ -118,6 +123,7 @@ class Settings:
         return cls(
             data_dir=Path(get("DATA_DIR", "var")),
             recordings_path=get("RECORDINGS_DIR", ""),
+            retention_days=retention_days,
             database_url=get("DATABASE_URL", ""),
             redis_url=get("REDIS_URL", ""),
             public_url=public_url,
