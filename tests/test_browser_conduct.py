@@ -155,6 +155,27 @@ def test_recruiter_conducts_the_whole_interview(
     modal.get_by_role("link", name="here").click()
     expect(recruiter.get_by_role("heading", name="Interview results")).to_be_visible()
 
+    # Playback: a line of question 1's transcript seeks the candidate's recording to it.
+    segment = recruiter.locator("#q-1 button.segment").first
+    expect(segment).to_be_visible()
+    player = recruiter.locator("audio.candidate-player").first
+    expected = float(segment.get_attribute("data-ts")) - float(player.get_attribute("data-start"))
+    segment.click()
+    recruiter.wait_for_function(
+        "([el, t]) => Math.abs(el.currentTime - t) < 1.0 && !el.paused",
+        arg=[player.element_handle(), expected],
+    )
+    recruiter.wait_for_function("document.querySelector('button.segment.playing') !== null")
+    # The recruiter's own score sits beside the AI's.
+    recruiter.get_by_label("Your score (0–10)").first.fill("7.5")
+    recruiter.get_by_role("button", name="Save my score").first.click()
+    expect(recruiter.locator(".override-status").first).to_have_text("Saved.")
+    expect(recruiter.locator("#score-1")).to_have_text("7.5/10")
+    with recruiter.expect_download() as download:
+        recruiter.get_by_role("link", name="Download JSON").click()
+    assert download.value.suggested_filename == f"interview-{seeded.interview_id}.json"
+    recruiter.screenshot(path=str(shots / "results.png"), full_page=True)
+
     # The server's recordings of both people hold the fake microphone's speech.
     recordings = recordings_of(db, seeded.interview_id)
     assert {r.role for r in recordings} == {"recruiter", "candidate"}
