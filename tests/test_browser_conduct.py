@@ -174,6 +174,10 @@ def test_recruiter_conducts_the_whole_interview(
     with recruiter.expect_download() as download:
         recruiter.get_by_role("link", name="Download JSON").click()
     assert download.value.suggested_filename == f"interview-{seeded.interview_id}.json"
+    with recruiter.expect_download() as download:
+        recruiter.get_by_role("link", name="Download PDF").click()
+    assert download.value.suggested_filename == f"interview-{seeded.interview_id}.pdf"
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF-")
     recruiter.screenshot(path=str(shots / "results.png"), full_page=True)
 
     # The server's recordings of both people hold the fake microphone's speech.

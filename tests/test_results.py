@@ -223,3 +223,22 @@ async def test_retention_deletes_old_recordings_and_keeps_transcripts(
         assert await session.scalar(select(func.count()).select_from(Answer)) == 1
     await engine.dispose()
     assert not list((settings.recordings_dir / f"interview-{interview_id}").glob("*.opus"))
+
+
+async def test_pdf_report_downloads_even_with_cyrillic_names(
+    client, mailbox: Mailbox, settings
+) -> None:
+    interview_id = await finished_interview(client, mailbox, settings)
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine).begin() as session:
+        interview = await session.get(Interview, interview_id)
+        interview.candidate_name = "Карл Кандидатов"
+    await engine.dispose()
+    response = await client.get(f"/interviews/{interview_id}/report.pdf")
+    body = await response.read()
+    assert response.status == 200 and response.content_type == "application/pdf"
+    assert body.startswith(b"%PDF-") and len(body) > 2000
+    assert (
+        response.headers["Content-Disposition"]
+        == f'attachment; filename="interview-{interview_id}.pdf"'
+    )

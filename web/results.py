@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp_jinja2
@@ -11,6 +12,7 @@ from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import get_for_recruiter
 from rooms.results import delete_interview, interview_result, override_score, recording_of
 from web.keys import SESSIONS, STORAGE
+from web.report import render_pdf
 from web.security import recruiter_id
 
 routes = web.RouteTableDef()
@@ -55,6 +57,18 @@ async def results_json(request: web.Request) -> web.Response:
             f'attachment; filename="interview-{result["id"]}.json"'
         )
     return response
+
+
+@routes.get("/interviews/{id}/report.pdf")
+async def results_pdf(request: web.Request) -> web.Response:
+    """The printable report as a PDF download."""
+    result = await _result(request)
+    pdf = await asyncio.to_thread(render_pdf, result)
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="interview-{result["id"]}.pdf"'},
+    )
 
 
 @routes.get("/interviews/{id}/recordings/{recording}")
