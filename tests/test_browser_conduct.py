@@ -185,8 +185,9 @@ def test_recruiter_conducts_the_whole_interview(
     assert {r.role for r in recordings} == {"recruiter", "candidate"}
     for role in ("recruiter", "candidate"):
         mine = [r for r in recordings if r.role == role]
-        # The recruiter reloaded twice: three segments, one after the other on the timeline.
-        assert len(mine) == (3 if role == "recruiter" else 1)
+        # The recruiter reloaded twice: a segment per page that got to send audio (a page
+        # reloaded within a second of opening may not have), one after the other.
+        assert len(mine) in ((2, 3) if role == "recruiter" else (1,))
         assert sorted(r.segment for r in mine) == list(range(len(mine)))
         assert sum(r.duration_s for r in mine) > (5 if role == "candidate" else 2)
         loud = [rms(decode_to_pcm(tmp_path / "var" / "recordings" / r.path)) for r in mine]
