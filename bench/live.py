@@ -1,0 +1,217 @@
+"""The live pipeline's numbers: Whisper's real-time factor, the delay from the recruiter moving
+on to the final transcript and to the score, and word error rate through WebRTC vs the clean WAV.
+
+Run: .venv/bin/python bench/live.py [--answers 20] [--speed 4] [--webrtc 3]
+
+Answers are the bank's expected answers (one or two joined: 10-60 s) spoken by flite voices and
+espeak-ng. For the delays, each answer's 16 kHz PCM is fed to the live transcriber in 20 ms
+chunks at `--speed` times real time (the engine sees the same segments as in a call), the
+recruiter "moves on" 1.5 s after the answer ends, and the local scorer scores it. For WER
+through WebRTC, `--webrtc` answers are sent by a real aiortc peer to the server's media peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.local import LocalScorer  # noqa: E402
+from assistant.scorer import QuestionSpec  # noqa: E402
+from media.pcm import PcmChunk, PcmQueues  # noqa: E402
+from rooms.bank import bundled_banks  # noqa: E402
+from tests.wer import wer  # noqa: E402
+from transcription.faster import FasterWhisperEngine  # noqa: E402
+from transcription.live import AnswerSoFar, LiveTranscriber  # noqa: E402
+
+VOICES = [
+    ("flite", "slt"),
+    ("flite", "rms"),
+    ("flite", "awb"),
+    ("flite", "kal"),
+    ("espeak-ng", "en-us"),
+]
+
+
+def speak(text: str, tool: str, voice: str, folder: Path, name: str) -> Path:
+    raw = folder / f"{name}.raw.wav"
+    if tool == "flite":
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+    else:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+    return raw
+
+
+def pcm16k(path: Path) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def make_answers(count: int, folder: Path) -> list[tuple[str, QuestionSpec, Path, str]]:
+    """(text, question, wav, voice) for `count` answers of about 10-60 s."""
+    questions = [q for bank in bundled_banks() for q in bank.questions]
+    rng = random.Random(7)
+    rng.shuffle(questions)
+    answers = []
+    for i in range(count):
+        q = questions[i]
+        text = q.expected_answer
+        if i % 4 == 3:  # some long answers: two expected answers back to back
+            text = f"{text} {questions[i + count].expected_answer}"
+        elif i % 4 == 1:  # some short ones: the first two sentences
+            text = " ".join(text.split(". ")[:2])
+        tool, voice = VOICES[i % len(VOICES)]
+        wav = speak(text, tool, voice, folder, f"a{i}")
+        answers.append(
+            (text, QuestionSpec(q.text, q.expected_answer, q.key_points), wav, f"{tool}:{voice}")
+        )
+    return answers
+
+
+def real_time_factor(engine: FasterWhisperEngine, samples: list[bytes]) -> float:
+    audio = sum(len(s) for s in samples) / 32000
+    started = time.perf_counter()
+    for pcm in samples:
+        engine.transcribe(pcm)
+    return (time.perf_counter() - started) / audio
+
+
+async def delays(engine: FasterWhisperEngine, scorer: LocalScorer, answers, speed: float):  # type: ignore[no-untyped-def]
+    """Feed each answer through a live transcriber; time transcript and score after moving on."""
+    to_transcript: list[float] = []
+    to_score: list[float] = []
+    texts: list[str] = []
+    done = asyncio.Event()
+    moved: dict[int, float] = {}
+
+    async def blocking(work):  # type: ignore[no-untyped-def]
+        return await asyncio.to_thread(work)
+
+    async def on_update(position: int, text: str, final: bool) -> None:
+        return None
+
+    async def on_final(answer: AnswerSoFar, at: float) -> None:
+        to_transcript.append(time.perf_counter() - moved[answer.position])
+        spec = answers[answer.position - 1][1]
+        await asyncio.to_thread(scorer.score, spec, answer.text)
+        to_score.append(time.perf_counter() - moved[answer.position])
+        texts.append(answer.text)
+        done.set()
+
+    live = LiveTranscriber(engine, blocking, on_update, on_final)
+    live.start()
+    clock = time.time()
+    for position, (_, _, wav, _) in enumerate(answers, start=1):
+        live.boundary(clock, position)
+        audio = pcm16k(wav) + b"\x00\x00" * int(16000 * 1.5)  # the recruiter moves on 1.5 s later
+        for offset in range(0, len(audio), 640):
+            chunk = audio[offset : offset + 640]
+            live.push(PcmChunk(1, "candidate", chunk, clock))
+            clock += len(chunk) / 32000
+            await asyncio.sleep(len(chunk) / 32000 / speed)
+        done.clear()
+        moved[position] = time.perf_counter()
+        live.boundary(clock, None)
+        live.push(PcmChunk(1, "candidate", b"\x00\x00" * 320, clock))
+        await asyncio.wait_for(done.wait(), 60)
+    await live.stop()
+    return to_transcript, to_score, texts
+
+
+async def through_webrtc(answers, folder: Path) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """Each WAV sent by an aiortc peer to the server's media peer; the candidate PCM it produced."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc.contrib.media import MediaPlayer
+
+    from media.peer import MediaServer
+    from media.storage import LocalStorage
+
+    pcm = PcmQueues(max_chunks=100_000)
+    server = MediaServer(LocalStorage(folder / "rec"), [], on_segment=lambda s: None, pcm_sink=pcm)
+    results = []
+    for i, (_, _, wav, _) in enumerate(answers, start=1):
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        player = MediaPlayer(str(wav))
+        ended = asyncio.Event()
+        player.audio.on("ended", ended.set)
+        client.addTrack(player.audio)
+        await client.setLocalDescription(await client.createOffer())
+        answer = await server.accept(f"k{i}", i, "candidate", client.localDescription.sdp)
+        await client.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await asyncio.wait_for(ended.wait(), 120)
+        await asyncio.sleep(0.5)
+        await client.close()
+        await server.close(f"k{i}")
+        queue = pcm.queue(i)
+        chunks = []
+        while not queue.empty():
+            chunks.append(queue.get_nowait().samples)
+        results.append(b"".join(chunks))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--answers", type=int, default=20)
+    parser.add_argument(
+        "--speed", type=float, default=4.0, help="feed audio this many times real time"
+    )
+    parser.add_argument("--webrtc", type=int, default=3, help="answers also sent through WebRTC")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        answers = make_answers(args.answers, folder)
+        clean = [pcm16k(a[2]) for a in answers]
+        lengths = [len(p) / 32000 for p in clean]
+        engine = FasterWhisperEngine()
+        scorer = LocalScorer()
+        scorer.warm_up()
+        rtf = real_time_factor(engine, clean[:5])
+        to_transcript, to_score, texts = asyncio.run(delays(engine, scorer, answers, args.speed))
+        live_wer = [wer(a[0], t) for a, t in zip(answers, texts, strict=True)]
+        sent = answers[: args.webrtc]
+        received = asyncio.run(through_webrtc(sent, folder)) if args.webrtc else []
+        print(
+            f"{len(answers)} answers, {min(lengths):.0f}-{max(lengths):.0f} s each "
+            f"({sum(lengths) / 60:.1f} min of speech), fed at {args.speed:g}x real time; "
+            f"{__import__('os').cpu_count()} CPUs"
+        )
+        print(f"faster-whisper tiny.en int8, beam 5: real-time factor {rtf:.3f}")
+        print(
+            f"final transcript after moving on: p50 {percentile(to_transcript, 50):.2f} s, "
+            f"p95 {percentile(to_transcript, 95):.2f} s"
+        )
+        print(
+            f"score shown after moving on:      p50 {percentile(to_score, 50):.2f} s, "
+            f"p95 {percentile(to_score, 95):.2f} s"
+        )
+        print(
+            f"live transcript WER: mean {statistics.mean(live_wer):.2f} "
+            f"(flite {statistics.mean(w for w, a in zip(live_wer, answers, strict=True) if a[3].startswith('flite')):.2f}, "
+            f"espeak-ng {statistics.mean([w for w, a in zip(live_wer, answers, strict=True) if a[3].startswith('espeak')] or [0]):.2f})"
+        )
+        for (text, _, wav, voice), pcm in zip(sent, received, strict=True):
+            clean_wer = wer(text, engine.transcribe(pcm16k(wav)))
+            rtc_wer = wer(text, engine.transcribe(pcm))
+            print(f"WER {voice:>14}: clean WAV {clean_wer:.2f}, through WebRTC {rtc_wer:.2f}")
+
+
+if __name__ == "__main__":
+    main()
