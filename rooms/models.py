@@ -164,6 +164,9 @@ class Interview(Base):
     candidate_joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    """The recruiter's final verdict: see rooms.results.VERDICTS."""
+    verdict_note: Mapped[str] = mapped_column(Text, default="")
 
     recruiter: Mapped[Recruiter] = relationship(back_populates="interviews")
     specialization: Mapped[Specialization] = relationship()

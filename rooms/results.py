@@ -11,6 +11,25 @@ from rooms import conduct
 from rooms.errors import InvalidInput, NotFound
 from rooms.models import Interview, InterviewQuestion, Recording, Score, Topic, TopicCheck
 
+VERDICTS = {
+    "hire": "Hire",
+    "maybe": "Maybe: another interview",
+    "no_hire": "No hire",
+}
+
+
+async def set_verdict(
+    session: AsyncSession, interview: Interview, verdict: str | None, note: str
+) -> None:
+    """The recruiter's final verdict on the interview (None clears it)."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise InvalidInput("verdict", "Choose Hire, Maybe or No hire.")
+    if len(note) > 5000:
+        raise InvalidInput("verdict_note", "Keep the verdict note under 5,000 characters.")
+    interview.verdict = verdict
+    interview.verdict_note = note.strip()
+    await session.flush()
+
 
 def effective(score: Score) -> float:
     """The recruiter's override where there is one, else the AI's score."""
@@ -90,6 +109,9 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
         "ended_at": interview.ended_at.isoformat() if interview.ended_at else None,
         "duration_s": duration,
         "overall_score": round(sum(scored) / len(scored), 1) if scored else None,
+        "verdict": interview.verdict,
+        "verdict_label": VERDICTS.get(interview.verdict or "", ""),
+        "verdict_note": interview.verdict_note or "",
         "topics": [{"title": t.title, "covered": t.id in checked} for t in topics],
         "questions": questions,
         "notes": note.text if note else "",

@@ -242,3 +242,20 @@ async def test_pdf_report_downloads_even_with_cyrillic_names(
         response.headers["Content-Disposition"]
         == f'attachment; filename="interview-{interview_id}.pdf"'
     )
+
+
+async def test_final_verdict_is_saved_and_shown(client, mailbox: Mailbox, settings) -> None:
+    interview_id = await finished_interview(client, mailbox, settings)
+    token = await csrf_of(client, f"/interviews/{interview_id}/results")
+    response = await client.post(
+        f"/interviews/{interview_id}/verdict",
+        data={"verdict": "hire", "verdict_note": "Strong fundamentals.", "csrf_token": token},
+    )
+    body = await response.text()
+    assert response.status == 200 and "<strong>Hire</strong>: Strong fundamentals." in body
+    exported = await (await client.get(f"/api/interviews/{interview_id}/result")).json()
+    assert exported["verdict"] == "hire" and exported["verdict_note"] == "Strong fundamentals."
+    response = await client.post(
+        f"/interviews/{interview_id}/verdict", data={"verdict": "promote", "csrf_token": token}
+    )
+    assert response.status == 422 and "Choose Hire, Maybe or No hire." in await response.text()

@@ -71,6 +71,12 @@ def render_pdf(result: dict[str, Any]) -> bytes:
             if score.get("missing"):
                 text("Missing: " + "; ".join(score["missing"]), 9)
         pdf.ln(2)
+    if result.get("verdict_label"):
+        text("Final verdict", 13, "B")
+        text(
+            result["verdict_label"]
+            + (f": {result['verdict_note']}" if result.get("verdict_note") else "")
+        )
     if result.get("notes"):
         text("Interview notes", 13, "B")
         text(result["notes"])

@@ -10,7 +10,14 @@ from aiohttp import web
 
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import get_for_recruiter
-from rooms.results import delete_interview, interview_result, override_score, recording_of
+from rooms.results import (
+    VERDICTS,
+    delete_interview,
+    interview_result,
+    override_score,
+    recording_of,
+    set_verdict,
+)
 from web.keys import SESSIONS, STORAGE
 from web.report import render_pdf
 from web.security import recruiter_id
@@ -44,7 +51,9 @@ async def _result(request: web.Request) -> dict[str, Any]:
 @routes.get("/interviews/{id}/results", name="results")
 async def results_page(request: web.Request) -> web.Response:
     result = await _result(request)
-    return aiohttp_jinja2.render_template("results.html", request, {"r": result})
+    return aiohttp_jinja2.render_template(
+        "results.html", request, {"r": result, "verdicts": VERDICTS}
+    )
 
 
 @routes.get("/api/interviews/{id}/result")
@@ -111,6 +120,22 @@ async def override(request: web.Request) -> web.Response:
         return web.json_response(
             {"position": score.position, "ai": score.score, "override": score.override}
         )
+
+
+@routes.post("/interviews/{id}/verdict")
+async def verdict(request: web.Request) -> web.Response:
+    """The final verdict form on the results page."""
+    rid = await _owner(request)
+    form = await request.post()
+    choice = str(form.get("verdict", ""))[:20] or None
+    note = str(form.get("verdict_note", ""))[:6000]
+    async with request.app[SESSIONS].begin() as session:
+        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        try:
+            await set_verdict(session, interview, choice, note)
+        except InvalidInput as exc:
+            raise web.HTTPUnprocessableEntity(text=exc.message) from None
+    raise web.HTTPSeeOther(f"/interviews/{interview.id}/results#verdict")
 
 
 @routes.post("/interviews/{id}/delete")
