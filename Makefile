@@ -29,8 +29,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Small sizes; see each script's --help for the full runs whose numbers are in the README.
 bench: $(STAMP)
-	$(BIN)/python bench/signaling.py
+	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/signaling.py --rooms 10,100 --seconds 5 --idle 500
+	$(BIN)/python bench/media.py --streams 1,10 --seconds 5
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/live.py --answers 4 --speed 4 --webrtc 1
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts
