@@ -19,8 +19,11 @@ garbage collector off while measuring; each phase reports the client's CPU and e
 the servers' and Redis's CPU and the whole machine's (other processes' load makes numbers noisy),
 so one can tell whether the client or the machine, not the servers, was the bottleneck. Unless
 --no-gc-log, the servers get a `sitecustomize` (in the temp dir, on their PYTHONPATH) that only
-times their garbage collections, so long GC pauses can be told apart in the tail. The whole run is bounded by --time-limit; servers and clients are stopped at the end,
-on errors and on Ctrl-C.
+times their garbage collections, so long GC pauses can be told apart in the tail.
+
+The whole run is bounded by --time-limit; servers and clients are stopped at the end, on errors,
+on SIGTERM and on Ctrl-C. Server logs (and GC timings) are in the temp dir, deleted at the end
+unless --keep; their warnings and errors are summarized either way.
 
 Run from the repository root:
 
@@ -374,9 +377,12 @@ def clients(jobs: list[Job]) -> Iterator[Clients]:
     group = Clients(jobs)
     try:
         yield group
-    finally:
+    except BaseException:
         group.tell(("close",))
-        group.stop()
+        group.stop(2)  # on errors and Ctrl-C, do not wait for graceful closes
+        raise
+    group.tell(("close",))
+    group.stop()
 
 
 # --------------------------------------------------------------------------- servers and data
@@ -396,15 +402,18 @@ class Node:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def gc_pauses(self, since: float, until: float) -> list[float]:
-        """Durations (ms) of this server's garbage collections between two time.time() values."""
+    def gc_pauses(self, since: float, until: float) -> list[tuple[float, float]]:
+        """(seconds after `since`, ms) of this server's garbage collections until `until`.
+
+        Both bounds are time.time() values.
+        """
         if self.gc_log is None or not self.gc_log.exists():
             return []
         pauses = []
         for line in self.gc_log.read_text().splitlines():
             at, _generation, took = line.split()
             if since <= float(at) <= until:
-                pauses.append(float(took))
+                pauses.append((float(at) - since, float(took)))
         return pauses
 
 
@@ -608,17 +617,15 @@ class LatencyResult:
     slow_seconds: list[int] = field(default_factory=list)  # seconds of the run they were sent in
     slow: int = 0
     lag_max_ms: float = math.nan
-    server_gc: dict[str, list[float]] = field(
-        default_factory=dict
-    )  # ms, per node; none: not logged
+    # per node, (second of the run, ms) of each garbage collection; empty dict: not logged
+    server_gc: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def gc_text(self) -> str:
-        """The servers' garbage-collection pauses during the phase, in words."""
+        """The servers' long garbage-collection pauses during the phase, in words."""
         parts = []
         for name, pauses in self.server_gc.items():
-            long = [p for p in pauses if p >= GC_PAUSE_MS]
-            worst = f", max {max(long):.0f} ms" if long else ""
-            parts.append(f"{name} {len(long)}{worst}")
+            long = [f"{ms:.0f} ms in second {int(at)}" for at, ms in pauses if ms >= GC_PAUSE_MS]
+            parts.append(f"{name} {len(long)}" + (f" ({', '.join(long[:6])})" if long else ""))
         return "; ".join(parts)
 
     @property
@@ -640,7 +647,7 @@ class LatencyResult:
                 f"a client process was {self.client_cpu:.0%} busy: the CLIENT is a bottleneck, "
                 "use more --clients"
             )
-        if self.machine_cpu > 0.7 or self.other_cpus > 0.2:
+        if self.machine_cpu > 0.7 or self.other_cpus > 0.3:
             return f"contended ({self.other_cpus:.1f} CPU other)", (
                 f"the machine's {cpus} CPUs were {self.machine_cpu:.0%} busy ("
                 f"{self.other_cpus:.1f} CPUs by processes outside this benchmark): servers, Redis "
@@ -756,7 +763,7 @@ def hold_idle(
     try:
         return group.collect("ready", 60 + 2 * len(rooms) * 0.03), group
     except BaseException:
-        release(group, 5)
+        release(group, 2)
         raise
 
 
@@ -771,7 +778,7 @@ def run_idle(
 ) -> IdleResult:
     """Hold `count` joined WebSockets on `node` and read its RSS before and after."""
     # Warm-up: the first joins load code and fill caches that are no per-connection cost.
-    ready, group = hold_idle(interviews[:20], node, cookies, IDLE_PER_CLIENT)
+    _, group = hold_idle(interviews[:20], node, cookies, IDLE_PER_CLIENT)
     release(group)
     time.sleep(2)
     before = rss_kib(node.process.pid)
@@ -858,10 +865,12 @@ def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) ->
     rows = [f"summary: {mode}", head]
     for r in latency:
         cpu = "/".join(f"{share:.0%}" for share in r.server_cpu.values())
-        gc_max = "/".join(f"{max(p, default=0):.0f}" for p in r.server_gc.values()) or "-"
+        gc_max = "/".join(
+            f"{max((took for _, took in p), default=0):.0f}" for p in r.server_gc.values()
+        )
         rows.append(
             f"{r.rooms:>6} {r.clients:>7} {r.sent:>7} {r.received:>8} {r.lost:>5} "
-            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>14} {gc_max:>10}  "
+            f"{ms(r.p50_ms):>7} {ms(r.p99_ms):>7} {ms(r.max_ms):>8} {cpu:>14} {gc_max or '-':>10}  "
             f"{r.verdict[0]}"
         )
     if idle:
@@ -878,13 +887,16 @@ def summary(latency: list[LatencyResult], idle: IdleResult | None, mode: str) ->
 
 def log_problems(node: Node, limit: int = 8) -> list[str]:
     """Warnings and errors in a server's log, each with its exception, counted, the first few."""
+    exception = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
     stamp = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ (\w+) (.*)$")
     seen: dict[str, int] = {}
     record: list[str] = []  # the current warning or error: its message, then its traceback
 
     def flush() -> None:
         if record:
-            last = re.sub(r"\b\d+\b", "N", record[-1].strip()) if len(record) > 1 else ""
+            # the exception's "Type: message" line, the last one in the traceback
+            raised = [line for line in record[1:] if exception.match(line)] or record[-1:]
+            last = re.sub(r"\b\d+\b", "N", raised[-1].strip())[:200] if raised else ""
             key = f"{record[0]} [{last}]" if last else record[0]
             seen[key] = seen.get(key, 0) + 1
             record.clear()
@@ -946,6 +958,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Seed, start the servers, run every phase, print the results, clean up."""
     args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGALRM, _interrupted)
     signal.alarm(args.time_limit)
@@ -1013,6 +1026,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except TimeoutError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
     finally:
         signal.alarm(0)
         for node in nodes:
@@ -1024,7 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
                 + (
                     "no warnings or errors"
                     if not problems
-                    else f"{len(problems)} kinds of problems"
+                    else f"problems of {len(problems)} kind(s)"
                 )
             )
             for line in problems:

@@ -144,7 +144,10 @@ class Hub:
         """Run one page's WebSocket until it closes."""
         # Frames up to 1 MiB are read and refused with an error; larger ones close the socket (1009).
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_FRAME_BYTES)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:
+            return ws  # the page went away during the handshake
         if len(self._peers) >= self.max_connections:
             await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"server busy, try again")
             return ws
@@ -293,10 +296,12 @@ class Hub:
             await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
         except Exception:
             log.exception("could not record that a peer left")
-        if room is not None and not room.peers:
+        # Two peers of a room leaving at once both find it empty after the awaits above.
+        if room is not None and not room.peers and self._rooms.get(peer.room) is room:
             del self._rooms[peer.room]
-            handler = self._handlers.pop(peer.room)
-            await self.bus.unsubscribe(peer.room, handler)
+            handler = self._handlers.pop(peer.room, None)
+            if handler is not None:
+                await self.bus.unsubscribe(peer.room, handler)
 
     def _make_handler(self, room_name: str) -> Any:
         async def handle(envelope: dict[str, Any]) -> None:

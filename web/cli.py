@@ -37,11 +37,19 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
+    import gc
+
     from aiohttp import web
 
     from web.app import create_app
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    app = create_app(settings)
+    # Thousands of long-lived WebSockets make full collections slow (150-220 ms pauses were
+    # measured at 1,000 rooms): keep startup objects out of them and collect less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None)
 
 
 def main(argv: list[str] | None = None) -> int:
