@@ -80,7 +80,7 @@ class MediaServer:
         self, key: str, interview_id: int, role: str, sdp: str, first_segment: int = 0
     ) -> str:
         """Answer a page's offer (one connection per page; a new offer replaces the old one)."""
-        await self.close(key)
+        await self.close(key, report=False)
         if "m=audio" not in sdp:
             raise MediaError("The offer has no audio.")
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
@@ -90,10 +90,12 @@ class MediaServer:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if self._connections.get(key) is not connection:
+                return  # replaced by the page's newer connection: its state is what counts
             state = pc.connectionState
             if self.on_state:
                 self.on_state(interview_id, role, state == "connected")
-            if state in ("failed", "closed") and self._connections.get(key) is connection:
+            if state in ("failed", "closed"):
                 await self.close(key)
 
         try:
@@ -123,7 +125,7 @@ class MediaServer:
 
         receiver._handle_rtp_packet = handle
 
-    async def close(self, key: str) -> None:
+    async def close(self, key: str, report: bool = True) -> None:
         """The page left or reconnected: end its connection and its recording segment."""
         connection = self._connections.pop(key, None)
         if connection is None:
@@ -131,7 +133,7 @@ class MediaServer:
         connection.recorder.end_segment()
         with contextlib.suppress(Exception):
             await connection.pc.close()
-        if self.on_state:
+        if self.on_state and report:
             self.on_state(connection.interview_id, connection.role, False)
 
     async def close_interview(self, interview_id: int) -> None:

@@ -15,7 +15,7 @@ from rooms.interviews import get_by_candidate_token, get_for_recruiter
 from rooms.models import Interview, InterviewEvent, Topic
 from rooms.states import IllegalTransition, InterviewState
 from web.keys import HUB, LIVE, SESSIONS
-from web.security import recruiter_id
+from web.security import path_id, recruiter_id
 
 routes = web.RouteTableDef()
 
@@ -66,13 +66,6 @@ def candidate_view(interview: Interview) -> dict[str, Any]:
     return {"state": interview.state, "question": question.for_candidate() if question else None}
 
 
-def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -93,8 +86,8 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         raise web.HTTPUnauthorized(text="Sign in again to continue.")
     body = await _body(request) if request.can_read_body else {}
     async with request.app[SESSIONS].begin() as session:
-        await get_for_recruiter(session, rid, _id(request))
-        interview = await conduct.load(session, _id(request))
+        await get_for_recruiter(session, rid, path_id(request))
+        interview = await conduct.load(session, path_id(request))
         try:
             event = await action(session, interview, body)
         except InvalidInput as exc:
@@ -183,7 +176,7 @@ async def save_notes(request: web.Request) -> web.Response:
     if not isinstance(text, str):
         return web.json_response({"error": "Send the notes as text."}, status=422)
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _id(request))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         try:
             note = await conduct.save_notes(session, interview, text)
         except InvalidInput as exc:

@@ -21,28 +21,14 @@ from rooms.states import IllegalTransition, InterviewState
 from signaling.hub import channel_for, summarize
 from web.invitations import candidate_link, local_time_text
 from web.keys import BACKGROUND, HUB, LIVE, MEDIA, SESSIONS
-from web.security import recruiter_id
+from web.security import path_id, require_recruiter
 
 routes = web.RouteTableDef()
 
 
-async def _require_recruiter(request: web.Request) -> int:
-    rid = await recruiter_id(request)
-    if rid is None:
-        raise web.HTTPSeeOther(f"/signin?next={request.path}")
-    return rid
-
-
-def _interview_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 @routes.get("/interviews", name="interviews")
 async def interview_list(request: web.Request) -> web.Response:
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     search = request.query.get("q", "")[:100]
     state = request.query.get("state", "")
     async with request.app[SESSIONS]() as session:
@@ -66,9 +52,9 @@ async def interview_list(request: web.Request) -> web.Response:
 @routes.get("/interviews/{id}", name="interview")
 async def interview_page(request: web.Request) -> web.Response:
     """The waiting room before the start; the Interview plan after it."""
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _interview_id(request))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         state = InterviewState(interview.state)
         topics: list[Topic] = []
         if state is not InterviewState.SCHEDULED and state is not InterviewState.WAITING:
@@ -100,9 +86,9 @@ async def interview_page(request: web.Request) -> web.Response:
 @routes.post("/interviews/{id}/start", name="start_interview")
 async def start_interview(request: web.Request) -> web.Response:
     """ "Start interview": only once the candidate has joined; opens the Interview plan."""
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS].begin() as session:
-        interview: Interview = await get_for_recruiter(session, rid, _interview_id(request))
+        interview: Interview = await get_for_recruiter(session, rid, path_id(request))
         await open_waiting_room(session, interview)
         if interview.candidate_joined_at is None:
             raise web.HTTPConflict(
@@ -122,9 +108,9 @@ async def start_interview(request: web.Request) -> web.Response:
 @routes.post("/interviews/{id}/end", name="end_interview")
 async def end_interview(request: web.Request) -> web.Response:
     """The red phone icon: the interview ends for both sides."""
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _interview_id(request))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         try:
             ended = await transition(session, interview, InterviewState.COMPLETED)
         except IllegalTransition as exc:

@@ -20,31 +20,15 @@ from rooms.results import (
 )
 from web.keys import SESSIONS, STORAGE
 from web.report import render_pdf
-from web.security import recruiter_id
+from web.security import path_id, require_recruiter
 
 routes = web.RouteTableDef()
 
 
-async def _owner(request: web.Request) -> int:
-    rid = await recruiter_id(request)
-    if rid is None:
-        if request.path.startswith("/api/"):
-            raise web.HTTPUnauthorized(text="Sign in again to continue.")
-        raise web.HTTPSeeOther(f"/signin?next={request.path}")
-    return rid
-
-
-def _int(request: web.Request, key: str) -> int:
-    raw = request.match_info[key]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 async def _result(request: web.Request) -> dict[str, Any]:
-    rid = await _owner(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS]() as session:
-        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         return await interview_result(session, interview)
 
 
@@ -83,10 +67,10 @@ async def results_pdf(request: web.Request) -> web.Response:
 @routes.get("/interviews/{id}/recordings/{recording}")
 async def recording_file(request: web.Request) -> web.StreamResponse:
     """One recording segment, with HTTP range requests (seeking in the player)."""
-    rid = await _owner(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS]() as session:
-        interview = await get_for_recruiter(session, rid, _int(request, "id"))
-        recording = await recording_of(session, interview.id, _int(request, "recording"))
+        interview = await get_for_recruiter(session, rid, path_id(request))
+        recording = await recording_of(session, interview.id, path_id(request, "recording"))
     try:
         path = request.app[STORAGE].resolve(recording.path)
     except ValueError:
@@ -101,7 +85,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/interviews/{id}/scores/{position}")
 async def override(request: web.Request) -> web.Response:
-    rid = await _owner(request)
+    rid = await require_recruiter(request)
     try:
         body = await request.json()
     except ValueError:
@@ -112,9 +96,9 @@ async def override(request: web.Request) -> web.Response:
             {"error": "The score must be a number from 0 to 10, or null."}, status=422
         )
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         try:
-            score = await override_score(session, interview.id, _int(request, "position"), value)
+            score = await override_score(session, interview.id, path_id(request, "position"), value)
         except InvalidInput as exc:
             return web.json_response({"error": exc.message}, status=422)
         return web.json_response(
@@ -125,12 +109,12 @@ async def override(request: web.Request) -> web.Response:
 @routes.post("/interviews/{id}/verdict")
 async def verdict(request: web.Request) -> web.Response:
     """The final verdict form on the results page."""
-    rid = await _owner(request)
+    rid = await require_recruiter(request)
     form = await request.post()
     choice = str(form.get("verdict", ""))[:20] or None
     note = str(form.get("verdict_note", ""))[:6000]
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         try:
             await set_verdict(session, interview, choice, note)
         except InvalidInput as exc:
@@ -141,9 +125,9 @@ async def verdict(request: web.Request) -> web.Response:
 @routes.post("/interviews/{id}/delete")
 async def delete(request: web.Request) -> web.Response:
     """Delete the interview, its recordings and transcripts, for good."""
-    rid = await _owner(request)
+    rid = await require_recruiter(request)
     async with request.app[SESSIONS].begin() as session:
-        interview = await get_for_recruiter(session, rid, _int(request, "id"))
+        interview = await get_for_recruiter(session, rid, path_id(request))
         interview_id = interview.id
         await delete_interview(session, interview)
     request.app[STORAGE].delete_interview(interview_id)

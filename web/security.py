@@ -66,3 +66,21 @@ async def sign_in(request: web.Request, recruiter: int) -> Session:
 
 def client_ip(request: web.Request) -> str:
     return request.remote or ""
+
+
+async def require_recruiter(request: web.Request) -> int:
+    """The signed-in recruiter's id; pages send others to sign in, API calls get 401."""
+    rid = await recruiter_id(request)
+    if rid is None:
+        if request.path.startswith("/api/"):
+            raise web.HTTPUnauthorized(text="Sign in again to continue.")
+        raise web.HTTPSeeOther(f"/signin?next={request.path}")
+    return rid
+
+
+def path_id(request: web.Request, key: str = "id") -> int:
+    """A numeric id from the URL; anything else is a plain 404."""
+    raw = request.match_info[key]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    return int(raw)

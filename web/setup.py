@@ -23,7 +23,7 @@ from rooms.models import Question, Recruiter, Specialization, utcnow
 from web.forms import read_form, render_form
 from web.invitations import send_invitation
 from web.keys import SESSIONS, SETTINGS
-from web.security import client_ip, recruiter_id
+from web.security import client_ip, recruiter_id, require_recruiter
 
 routes = web.RouteTableDef()
 
@@ -31,13 +31,6 @@ routes = web.RouteTableDef()
 async def _draft(request: web.Request) -> tuple[Session, dict[str, Any]]:
     session = await get_session(request)
     return session, dict(session.get("setup") or {})
-
-
-async def _require_recruiter(request: web.Request) -> int:
-    rid = await recruiter_id(request)
-    if rid is None:
-        raise web.HTTPSeeOther(f"/signin?next={request.path}")
-    return rid
 
 
 async def _require_step(request: web.Request, *keys: str) -> dict[str, Any]:
@@ -100,7 +93,7 @@ def _consent_fields() -> list[tuple[str, str]]:
 
 @routes.get("/setup/details", name="details")
 async def details_form(request: web.Request) -> web.Response:
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     draft = await _require_step(request)
     values = dict(draft.get("interviewer") or {})
     if not values:
@@ -114,7 +107,7 @@ async def details_form(request: web.Request) -> web.Response:
 
 @routes.post("/setup/details")
 async def details_submit(request: web.Request) -> web.Response:
-    await _require_recruiter(request)
+    await require_recruiter(request)
     await _require_step(request)
     form = await read_form(request)
     values: dict[str, Any] = {
@@ -146,14 +139,14 @@ async def details_submit(request: web.Request) -> web.Response:
 
 @routes.get("/setup/candidate", name="candidate_details")
 async def candidate_form(request: web.Request) -> web.Response:
-    await _require_recruiter(request)
+    await require_recruiter(request)
     draft = await _require_step(request, "interviewer")
     return render_form(request, "candidate_details.html", dict(draft.get("candidate") or {}))
 
 
 @routes.post("/setup/candidate")
 async def candidate_submit(request: web.Request) -> web.Response:
-    await _require_recruiter(request)
+    await require_recruiter(request)
     await _require_step(request, "interviewer")
     form = await read_form(request)
     values = {"name": form.get("candidate_name", ""), "email": form.get("candidate_email", "")}
@@ -178,7 +171,7 @@ async def candidate_submit(request: web.Request) -> web.Response:
 
 @routes.get("/setup/mode", name="mode")
 async def mode_form(request: web.Request) -> web.Response:
-    await _require_recruiter(request)
+    await require_recruiter(request)
     draft = await _require_step(request, "interviewer", "candidate")
     return render_form(
         request,
@@ -199,7 +192,7 @@ async def _question_total(request: web.Request, specialization: str) -> int:
 
 @routes.post("/setup/mode")
 async def mode_submit(request: web.Request) -> web.Response:
-    rid = await _require_recruiter(request)
+    rid = await require_recruiter(request)
     draft = await _require_step(request, "interviewer", "candidate")
     form = await read_form(request)
     values: dict[str, Any] = {

@@ -4,6 +4,8 @@
 // glare. Every message names the sending connection (`session`), so after either page is
 // reloaded stale answers and candidates of an older connection are recognised and dropped.
 
+import { RecordingLink, showRecording } from "./recording.js";
+
 const STATE_TEXT = {
   connecting: "Connecting…",
   connected: "Connected",
@@ -252,4 +254,34 @@ export function wireControls(stream, { muteButton, cameraButton }) {
     cameraButton.textContent = track.enabled ? "Camera off" : "Camera on";
   });
   if (!stream.getVideoTracks().length) cameraButton.disabled = true;
+}
+
+// The call part of a page (the _call.html block): the call with the other person, the
+// controls, the "Recording" indicator and the microphone's link to the server's recorder.
+export function startCallOnPage({ signaling, stream, role, leftText, lastPresence }) {
+  const callState = document.getElementById("call-state");
+  document.getElementById("local-video").srcObject = stream;
+  const call = new Call({
+    signaling,
+    offerer: role === "recruiter",
+    localStream: stream,
+    remoteVideo: document.getElementById("remote-video"),
+    otherRole: role === "recruiter" ? "candidate" : "recruiter",
+  });
+  call.addEventListener("state", (e) => {
+    callState.textContent = e.detail.state === "left" ? leftText : e.detail.text;
+    callState.dataset.state = e.detail.state;
+  });
+  wireControls(stream, {
+    muteButton: document.getElementById("mute-button"),
+    cameraButton: document.getElementById("camera-button"),
+  });
+  window.p2pCall = call;
+  showRecording(signaling, role, document.getElementById("recording-indicator"));
+  const recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
+  recording.start();
+  // The signaling socket may already be in the room: start from its last presence.
+  if (lastPresence) call.follow(lastPresence);
+  signaling.attachCall();
+  return { call, recording, callState };
 }

@@ -1,7 +1,6 @@
 // The candidate's page: equipment check, consents, Join, then the call once the interview starts.
-import { Call, wireControls } from "./call.js";
+import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
-import { RecordingLink, showRecording } from "./recording.js";
 import { Signaling } from "./signaling.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
@@ -110,31 +109,14 @@ function startCall() {
   if (stopMeter) stopMeter();
   document.getElementById("lobby-view").classList.add("hidden");
   document.getElementById("call-view").classList.remove("hidden");
-  document.getElementById("local-video").srcObject = stream;
-  const callState = document.getElementById("call-state");
-  call = new Call({
+  ({ call, recording } = startCallOnPage({
     signaling,
-    offerer: false,
-    localStream: stream,
-    remoteVideo: document.getElementById("remote-video"),
-    otherRole: "recruiter",
-  });
-  call.addEventListener("state", (e) => {
-    callState.textContent = e.detail.state === "left" ? "The interviewer left. Waiting for them to return…" : e.detail.text;
-    callState.dataset.state = e.detail.state;
-  });
-  wireControls(stream, {
-    muteButton: document.getElementById("mute-button"),
-    cameraButton: document.getElementById("camera-button"),
-  });
-  window.p2pCall = call;
-  showRecording(signaling, "candidate", document.getElementById("recording-indicator"));
-  recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
-  recording.start();
+    stream,
+    role: "candidate",
+    leftText: "The interviewer left. Waiting for them to return…",
+    lastPresence,
+  }));
   refreshStage();
-  // The signaling socket may already be in the room: start from its last presence.
-  if (lastPresence) call.follow(lastPresence);
-  signaling.attachCall();
 }
 
 function endInterview() {

@@ -15,7 +15,7 @@ export class RecordingLink extends EventTarget {
     signaling.addEventListener("joined", (e) => {
       // A new socket is a new peer on the server: the old recording connection is gone.
       this.iceServers = e.detail.ice_servers || this.iceServers;
-      this.start();
+      if (e.detail.peer !== this.startedFor) this.start();
     });
     signaling.addEventListener("error", (e) => {
       if (["consent_required", "not_allowed", "bad_sdp", "unavailable"].includes(e.detail.code) && this.pc) {
@@ -26,6 +26,7 @@ export class RecordingLink extends EventTarget {
 
   async start() {
     if (this.stopped || !this.track) return;
+    this.startedFor = this.signaling.peer;
     clearTimeout(this.retry);
     if (this.pc) this.pc.close();
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });

@@ -1,7 +1,6 @@
 // The recruiter's interview room: the call with the candidate, and the red phone that ends it.
-import { Call, wireControls } from "./call.js";
+import { startCallOnPage } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
-import { RecordingLink, showRecording } from "./recording.js";
 import { Signaling } from "./signaling.js";
 import { NotesAutosave, StagePanel } from "./stage.js";
 
@@ -61,29 +60,14 @@ async function start() {
     mediaError.textContent = explainMediaError(error);
     stream = new MediaStream();
   }
-  document.getElementById("local-video").srcObject = stream;
-  call = new Call({
+  ({ call, recording } = startCallOnPage({
     signaling,
-    offerer: true,
-    localStream: stream,
-    remoteVideo: document.getElementById("remote-video"),
-    otherRole: "candidate",
-  });
-  call.addEventListener("state", (e) => {
-    callState.textContent = e.detail.state === "left" ? "Candidate left" : e.detail.text;
-    callState.dataset.state = e.detail.state;
-  });
-  wireControls(stream, {
-    muteButton: document.getElementById("mute-button"),
-    cameraButton: document.getElementById("camera-button"),
-  });
-  window.p2pCall = call;
-  showRecording(signaling, "recruiter", document.getElementById("recording-indicator"));
-  recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
-  recording.start();
-  if (lastPresence) call.follow(lastPresence);
-  else callState.textContent = `Waiting for ${candidateName}…`;
-  signaling.attachCall();
+    stream,
+    role: "recruiter",
+    leftText: "Candidate left",
+    lastPresence,
+  }));
+  if (!lastPresence) callState.textContent = `Waiting for ${candidateName}…`;
 }
 
 function showCompleted() {
