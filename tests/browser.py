@@ -32,3 +32,19 @@ def chromium_args(wav: Path) -> list[str]:
         "--allow-loopback-in-peer-connection",
         "--disable-features=WebRtcHideLocalIpsWithMdns",
     ]
+
+
+def wait_until(page, expression: str, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JS expression from here until it is truthy.
+
+    Not page.wait_for_function: its polling evaluates strings in the page, which the service's
+    Content-Security-Policy (no 'unsafe-eval') rightly blocks.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(expression):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not true within {timeout} s: {expression}")

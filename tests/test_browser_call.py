@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.browser import CHROMIUM, chromium_args, speech_wav
+from tests.browser import CHROMIUM, chromium_args, speech_wav, wait_until
 from tests.conftest import ARTIFACTS, TEST_REDIS_URL, ServerProcess, start_server
 from tests.seed import seed_interview
 
@@ -61,9 +61,7 @@ def wait_for_media(page: Page, timeout: float = 15) -> None:
         first = now if first["audio"] == 0 or first["video"] == 0 else first
     else:
         raise AssertionError(f"media did not flow: {inbound(page)}")
-    page.wait_for_function(
-        "document.getElementById('remote-video').videoWidth > 0", timeout=timeout * 1000
-    )
+    wait_until(page, "document.getElementById('remote-video').videoWidth > 0", timeout)
 
 
 def test_recruiter_and_candidate_meet_and_the_call_survives_a_reload(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Recording
-from tests.browser import CHROMIUM, chromium_args, speech_wav
+from tests.browser import CHROMIUM, chromium_args, speech_wav, wait_until
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.rtc import decode_to_pcm, rms
 from tests.seed import seed_interview
@@ -161,11 +162,15 @@ def test_recruiter_conducts_the_whole_interview(
     player = recruiter.locator("audio.candidate-player").first
     expected = float(segment.get_attribute("data-ts")) - float(player.get_attribute("data-start"))
     segment.click()
-    recruiter.wait_for_function(
-        "([el, t]) => Math.abs(el.currentTime - t) < 1.0 && !el.paused",
-        arg=[player.element_handle(), expected],
-    )
-    recruiter.wait_for_function("document.querySelector('button.segment.playing') !== null")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        position, paused = player.evaluate("el => [el.currentTime, el.paused]")
+        if abs(position - expected) < 1.0 and not paused:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the player did not jump to {expected:.1f} s")
+    wait_until(recruiter, "document.querySelector('button.segment.playing') !== null")
     # The recruiter's own score sits beside the AI's.
     recruiter.get_by_label("Your score (0–10)").first.fill("7.5")
     recruiter.get_by_role("button", name="Save my score").first.click()

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser import CHROMIUM, chromium_args, speech_wav
+from tests.browser import CHROMIUM, chromium_args, speech_wav, wait_until
 from tests.conftest import ARTIFACTS, Mailbox, ServerProcess, start_server
 
 pytestmark = pytest.mark.browser
@@ -137,11 +137,11 @@ def test_new_recruiter_sets_up_an_interview_and_sees_the_candidate_arrive(
     expect(cpage.get_by_text("Python backend")).to_be_visible()
     expect(cpage.locator("#device-status")).to_have_text("Your camera and microphone work.")
     # The fake camera plays into the preview, and the devices are listed.
-    cpage.wait_for_function("document.getElementById('preview').videoWidth > 0")
+    wait_until(cpage, "document.getElementById('preview').videoWidth > 0")
     assert cpage.locator("#camera-select option").count() >= 1
     assert cpage.locator("#microphone-select option").count() >= 1
     # The fake microphone's speech moves the level meter.
-    cpage.wait_for_function("document.getElementById('mic-level').value > 0.02")
+    wait_until(cpage, "document.getElementById('mic-level').value > 0.02")
     join = cpage.get_by_role("button", name="Join")
     expect(join).to_be_disabled()  # consents not given yet
     cpage.get_by_label("I agree to the recording of this interview's audio").check()
