@@ -48,3 +48,27 @@ def wait_until(page, expression: str, timeout: float = 15) -> None:  # type: ign
             return
         time.sleep(0.1)
     raise AssertionError(f"not true within {timeout} s: {expression}")
+
+
+def recruiter_page(browser, base_url: str, email: str, password: str, interview_id: int):  # type: ignore[no-untyped-def]
+    """A recruiter who signs in and lands in the interview's waiting room."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base_url}/signin?next=/interviews/{interview_id}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def candidate_page(browser, base_url: str, token: str):  # type: ignore[no-untyped-def]
+    """A candidate who opens the link, gives both consents and joins."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base_url}/i/{token}")
+    page.get_by_label("I agree to the recording of this interview's audio").check()
+    page.get_by_label(
+        "I agree to the analysis of my answers by the artificial intelligence system"
+    ).check()
+    page.get_by_role("button", name="Join").click()
+    return page

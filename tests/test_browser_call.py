@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.browser import CHROMIUM, chromium_args, speech_wav, wait_until
+from tests.browser import (
+    CHROMIUM,
+    candidate_page,
+    chromium_args,
+    recruiter_page,
+    speech_wav,
+    wait_until,
+)
 from tests.conftest import ARTIFACTS, TEST_REDIS_URL, ServerProcess, start_server
 from tests.seed import seed_interview
 
@@ -75,24 +82,14 @@ def test_recruiter_and_candidate_meet_and_the_call_survives_a_reload(
     shots = ARTIFACTS / "call" / request.node.callspec.id
     shots.mkdir(parents=True, exist_ok=True)
 
-    recruiter = browser.new_context().new_page()
-    recruiter.set_default_timeout(15_000)
-    recruiter.goto(f"{recruiter_node.url}/signin?next=/interviews/{seeded.interview_id}")
-    recruiter.get_by_label("Email").fill(seeded.email)
-    recruiter.get_by_label("Password").fill(seeded.password)
-    recruiter.get_by_role("button", name="Sign in").click()
+    recruiter = recruiter_page(
+        browser, recruiter_node.url, seeded.email, seeded.password, seeded.interview_id
+    )
     expect(recruiter.locator("#candidate-status")).to_have_text(
         "Candidate Carl Candidate has not joined yet"
     )
 
-    candidate = browser.new_context().new_page()
-    candidate.set_default_timeout(15_000)
-    candidate.goto(f"{candidate_node.url}/i/{seeded.token}")
-    candidate.get_by_label("I agree to the recording of this interview's audio").check()
-    candidate.get_by_label(
-        "I agree to the analysis of my answers by the artificial intelligence system"
-    ).check()
-    candidate.get_by_role("button", name="Join").click()
+    candidate = candidate_page(browser, candidate_node.url, seeded.token)
 
     expect(recruiter.get_by_role("button", name="Start interview")).to_be_enabled()
     recruiter.get_by_role("button", name="Start interview").click()

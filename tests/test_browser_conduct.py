@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Recording
-from tests.browser import CHROMIUM, chromium_args, speech_wav, wait_until
+from tests.browser import (
+    CHROMIUM,
+    candidate_page,
+    chromium_args,
+    recruiter_page,
+    speech_wav,
+    wait_until,
+)
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.rtc import decode_to_pcm, rms
 from tests.seed import seed_interview
@@ -65,21 +72,11 @@ def test_recruiter_conducts_the_whole_interview(
     seeded = seed_interview(db)
     shots = ARTIFACTS / "conduct" / request.node.callspec.id
     shots.mkdir(parents=True, exist_ok=True)
-    recruiter = browser.new_context().new_page()
-    recruiter.set_default_timeout(15_000)
-    recruiter.goto(f"{server.url}/signin?next=/interviews/{seeded.interview_id}")
-    recruiter.get_by_label("Email").fill(seeded.email)
-    recruiter.get_by_label("Password").fill(seeded.password)
-    recruiter.get_by_role("button", name="Sign in").click()
+    recruiter = recruiter_page(
+        browser, server.url, seeded.email, seeded.password, seeded.interview_id
+    )
 
-    candidate = browser.new_context().new_page()
-    candidate.set_default_timeout(15_000)
-    candidate.goto(f"{server.url}/i/{seeded.token}")
-    candidate.get_by_label("I agree to the recording of this interview's audio").check()
-    candidate.get_by_label(
-        "I agree to the analysis of my answers by the artificial intelligence system"
-    ).check()
-    candidate.get_by_role("button", name="Join").click()
+    candidate = candidate_page(browser, server.url, seeded.token)
     recruiter.get_by_role("button", name="Start interview").click()
 
     # The Interview plan: all topics, any order, saved at once.
