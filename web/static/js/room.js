@@ -45,10 +45,10 @@ signaling.addEventListener("event", (e) => {
   if (e.detail.name === "transcript") stage.onTranscript(e.detail.data);
   else if (e.detail.name === "score") stage.onScore(e.detail.data);
   else if (e.detail.name === "state" && e.detail.data.state === "completed") showCompleted();
-  // Another tab of this recruiter moved the interview on: follow it.
-  else if (e.detail.name === "stage" && stage.view && e.detail.data.state !== stage.view.state) stage.refresh();
-  else if (e.detail.name === "stage" && stage.view && e.detail.data.question &&
-    (!stage.view.question || e.detail.data.question.position !== stage.view.question.position)) stage.refresh();
+  // Another tab of this recruiter moved the interview on: follow it. (Not while this page's own
+  // move is in flight: its answer renders the new stage, and a refresh then would show the next
+  // question while the Next button still ignores clicks.)
+  else if (e.detail.name === "stage" && stage.view && !stage.busy && stage.differs(e.detail.data)) stage.refresh();
 });
 signaling.connect();
 

@@ -37,6 +37,15 @@ export class StagePanel {
     return data;
   }
 
+  // Whether a candidate-side stage event shows something else than this panel.
+  differs(data) {
+    if (!this.view) return true;
+    if (data.state !== this.view.state) return true;
+    const mine = this.view.question ? this.view.question.position : null;
+    const theirs = data.question ? data.question.position : null;
+    return mine !== theirs;
+  }
+
   async refresh() {
     try {
       this.render(await this.request("/stage"));
