@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -22,8 +23,13 @@ MAX_PASSWORD_LENGTH = 256
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both paths cost the same time.
+    Made on first use, not at import: every CLI command would pay for it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def normalize_email(value: str, field: str = "email") -> str:
@@ -97,7 +103,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Recr
         raise WrongCredentials() from None
     recruiter = await find_by_email(session, email)
     stored = recruiter.password_hash if recruiter else None
-    ok = await _verify(stored or _DUMMY_HASH, password)
+    ok = await _verify(stored or _dummy_hash(), password)
     if not (ok and recruiter and stored):
         raise WrongCredentials()
     if _hasher.check_needs_rehash(stored):

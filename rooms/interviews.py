@@ -85,6 +85,24 @@ def parse_schedule(
     return at, tz.key
 
 
+def _consent(
+    interview_id: int,
+    party: Party,
+    kind: ConsentKind,
+    policy_version: str,
+    given_at: datetime,
+    ip_address: str,
+) -> Consent:
+    return Consent(
+        interview_id=interview_id,
+        party=party.value,
+        kind=kind.value,
+        policy_version=policy_version,
+        given_at=given_at,
+        ip_address=ip_address,
+    )
+
+
 async def create_interview(
     session: AsyncSession,
     recruiter: Recruiter,
@@ -120,14 +138,7 @@ async def create_interview(
     await choose_questions(session, interview, question_count)
     for kind, given_at in interviewer_consents.items():
         session.add(
-            Consent(
-                interview_id=interview.id,
-                party=Party.INTERVIEWER.value,
-                kind=kind.value,
-                policy_version=policy_version,
-                given_at=given_at,
-                ip_address=ip_address,
-            )
+            _consent(interview.id, Party.INTERVIEWER, kind, policy_version, given_at, ip_address)
         )
     session.add(
         InterviewEvent(interview_id=interview.id, kind="created", data={"state": state.value})
@@ -282,14 +293,7 @@ async def candidate_joins(
     already = consents_given(interview, Party.CANDIDATE)
     for kind in REQUIRED[Party.CANDIDATE]:
         if kind not in already:
-            consent = Consent(
-                interview_id=interview.id,
-                party=Party.CANDIDATE.value,
-                kind=kind.value,
-                policy_version=policy_version,
-                given_at=now,
-                ip_address=ip_address,
-            )
+            consent = _consent(interview.id, Party.CANDIDATE, kind, policy_version, now, ip_address)
             session.add(consent)
             interview.consents.append(consent)
     if interview.candidate_joined_at is None:

@@ -49,16 +49,12 @@ class LiveAnswers:
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
         self._live: dict[int, LiveTranscriber] = {}
         self.timings = Timings()
-        self.scored = asyncio.Event()
 
     def _load(self) -> Engine:
         """Runs in the speech thread: the engine is loaded once, on first use."""
         if self._engine is None:
             self._engine = self.engine_factory()
         return self._engine
-
-    async def engine(self) -> Engine:
-        return await asyncio.get_running_loop().run_in_executor(self._speech, self._load)
 
     async def _blocking(self, work: Callable[[], str]) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._speech, work)
@@ -124,7 +120,7 @@ class LiveAnswers:
 
     async def _final(self, interview_id: int, answer: AnswerSoFar, at: float) -> None:
         segments = [{"start": p.start, "end": p.end, "text": p.text} for p in answer.pieces]
-        # Not `await self.engine()`: that would queue behind a transcription in progress.
+        # Read, not loaded here: loading runs in the speech thread, behind any transcription.
         engine_name = self._engine.name if self._engine is not None else ""
         async with self.sessions.begin() as session:
             await conduct.save_answer(
@@ -180,7 +176,6 @@ class LiveAnswers:
             },
             roles=["recruiter"],
         )
-        self.scored.set()
 
 
 class _LazyEngine:
