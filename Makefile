@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tests also cover the optional openai-whisper engine (torch, CPU build).
+WHISPER := $(VENV)/.whisper-installed
 
 .PHONY: run test lint bench migrate clean
 
@@ -12,13 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(WHISPER): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,whisper]'
+	touch $(WHISPER)
+
 migrate: $(STAMP)
 	$(BIN)/p2p-interview migrate
 
 run: migrate
 	$(BIN)/p2p-interview serve
 
-test: $(STAMP)
+test: $(STAMP) $(WHISPER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/live.py [--answers 20] [--speed 4] [--webrtc 3]
 Answers are the bank's expected answers (one or two joined: 10-60 s) spoken by flite voices and
 espeak-ng. For the delays, each answer's 16 kHz PCM is fed to the live transcriber in 20 ms
 chunks at `--speed` times real time (the engine sees the same segments as in a call), the
-recruiter "moves on" 1.5 s after the answer ends, and the local scorer scores it. For WER
+recruiter "moves on" `--gap` seconds after the answer ends, and the local scorer scores it. For WER
 through WebRTC, `--webrtc` answers are sent by a real aiortc peer to the server's media peer.
 """
 
@@ -31,7 +31,9 @@ from media.pcm import PcmChunk, PcmQueues  # noqa: E402
 from rooms.bank import bundled_banks  # noqa: E402
 from tests.wer import wer  # noqa: E402
 from transcription.faster import FasterWhisperEngine  # noqa: E402
+from transcription.jobs import LocalJobs  # noqa: E402
 from transcription.live import AnswerSoFar, LiveTranscriber  # noqa: E402
+from web.work import Work, answer_body  # noqa: E402
 
 VOICES = [
     ("flite", "slt"),
@@ -93,7 +95,9 @@ def real_time_factor(engine: FasterWhisperEngine, samples: list[bytes]) -> float
     return (time.perf_counter() - started) / audio
 
 
-async def delays(engine: FasterWhisperEngine, scorer: LocalScorer, answers, speed: float):  # type: ignore[no-untyped-def]
+async def delays(
+    engine: FasterWhisperEngine, scorer: LocalScorer, answers, speed: float, gap: float
+):  # type: ignore[no-untyped-def]
     """Feed each answer through a live transcriber; time transcript and score after moving on."""
     to_transcript: list[float] = []
     to_score: list[float] = []
@@ -101,26 +105,38 @@ async def delays(engine: FasterWhisperEngine, scorer: LocalScorer, answers, spee
     done = asyncio.Event()
     moved: dict[int, float] = {}
 
-    async def blocking(work):  # type: ignore[no-untyped-def]
-        return await asyncio.to_thread(work)
+    # The service's own job path (web.work.Work behind LocalJobs), without the database writes.
+    work = Work(None, None, lambda: engine, scorer)  # type: ignore[arg-type]
+    jobs = LocalJobs(work)
+
+    async def transcribe(pcm: bytes, partial: bool) -> str | None:
+        reply = await jobs.submit("transcribe", {"partial": partial}, pcm, reply_within=20)
+        return None if reply is None else reply["text"]
 
     async def on_update(position: int, text: str, final: bool) -> None:
         return None
 
     async def on_final(answer: AnswerSoFar, at: float) -> None:
+        body, pcm = answer_body(
+            1,
+            answer.position,
+            answer.started_at,
+            at,
+            [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
+        )
+        text, _ = await work.answer_text(body, pcm)
         to_transcript.append(time.perf_counter() - moved[answer.position])
-        spec = answers[answer.position - 1][1]
-        await asyncio.to_thread(scorer.score, spec, answer.text)
+        await work.score(answers[answer.position - 1][1], text)
         to_score.append(time.perf_counter() - moved[answer.position])
-        texts.append(answer.text)
+        texts.append(text)
         done.set()
 
-    live = LiveTranscriber(engine, blocking, on_update, on_final)
+    live = LiveTranscriber(transcribe, on_update, on_final)
     live.start()
     clock = time.time()
     for position, (_, _, wav, _) in enumerate(answers, start=1):
         live.boundary(clock, position)
-        audio = pcm16k(wav) + b"\x00\x00" * int(16000 * 1.5)  # the recruiter moves on 1.5 s later
+        audio = pcm16k(wav) + b"\x00\x00" * int(16000 * gap)  # the recruiter moves on `gap` s later
         for offset in range(0, len(audio), 640):
             chunk = audio[offset : offset + 640]
             live.push(PcmChunk(1, "candidate", chunk, clock))
@@ -132,6 +148,7 @@ async def delays(engine: FasterWhisperEngine, scorer: LocalScorer, answers, spee
         live.push(PcmChunk(1, "candidate", b"\x00\x00" * 320, clock))
         await asyncio.wait_for(done.wait(), 60)
     await live.stop()
+    work.close()
     return to_transcript, to_score, texts
 
 
@@ -174,6 +191,9 @@ def main() -> None:
         "--speed", type=float, default=4.0, help="feed audio this many times real time"
     )
     parser.add_argument("--webrtc", type=int, default=3, help="answers also sent through WebRTC")
+    parser.add_argument(
+        "--gap", type=float, default=1.0, help="seconds from an answer's end to moving on"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -184,13 +204,16 @@ def main() -> None:
         scorer = LocalScorer()
         scorer.warm_up()
         rtf = real_time_factor(engine, clean[:5])
-        to_transcript, to_score, texts = asyncio.run(delays(engine, scorer, answers, args.speed))
+        to_transcript, to_score, texts = asyncio.run(
+            delays(engine, scorer, answers, args.speed, args.gap)
+        )
         live_wer = [wer(a[0], t) for a, t in zip(answers, texts, strict=True)]
         sent = answers[: args.webrtc]
         received = asyncio.run(through_webrtc(sent, folder)) if args.webrtc else []
         print(
             f"{len(answers)} answers, {min(lengths):.0f}-{max(lengths):.0f} s each "
-            f"({sum(lengths) / 60:.1f} min of speech), fed at {args.speed:g}x real time; "
+            f"({sum(lengths) / 60:.1f} min of speech), fed at {args.speed:g}x real time, "
+            f"moving on {args.gap:g} s after each; "
             f"{__import__('os').cpu_count()} CPUs"
         )
         print(f"faster-whisper tiny.en int8, beam 5: real-time factor {rtf:.3f}")

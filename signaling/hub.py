@@ -70,6 +70,17 @@ def channel_for(interview_id: int) -> str:
     return f"p2pi:room:{interview_id}"
 
 
+async def publish_event(
+    bus: Bus, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None
+) -> None:
+    """An interview event for the pages in the room, from any process that shares the bus (a
+    web node or a worker)."""
+    await bus.publish(
+        channel_for(interview_id),
+        {"kind": "event", "roles": roles, "message": {"type": "event", "name": name, "data": data}},
+    )
+
+
 def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The presence message every page of a room receives.
 
@@ -335,14 +346,7 @@ class Hub:
         self, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None
     ) -> None:
         """Tell every page of the interview (on any node) that something happened."""
-        await self.bus.publish(
-            channel_for(interview_id),
-            {
-                "kind": "event",
-                "roles": roles,
-                "message": {"type": "event", "name": name, "data": data},
-            },
-        )
+        await publish_event(self.bus, interview_id, name, data, roles)
 
     async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
         if peer.ws.closed:

@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from rooms.bank import bundled_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Answer, Score
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, with_redis
 from tests.rtc import SpeakingPeer, espeak, wav_seconds
 from tests.test_candidate_and_presence import next_of
 from tests.test_recording import in_call
+from tests.test_workers import start_worker, wait_for_line
 from tests.wer import wer
+from web.app import create_app
 from web.keys import LIVE
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
@@ -27,6 +31,34 @@ SPOKEN = FIRST.expected_answer  # a strong answer to question 1, read out by esp
 async def test_partial_text_while_speaking_and_a_score_after_moving_on(
     client, make_client, mailbox: Mailbox, settings, tmp_path: Path
 ) -> None:
+    await speak_an_answer(client, make_client, mailbox, settings, tmp_path)
+    print(f"pipeline timings: {client.app[LIVE].work.timings}")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_same_through_redis_and_a_worker_process(
+    aiohttp_client, mailbox: Mailbox, settings, redis_url: str, tmp_path: Path
+) -> None:
+    """Scale-out: the node only finds speech segments; a `p2p-interview worker` transcribes
+    them (replies over Redis) and stores and scores the answer."""
+    node = await aiohttp_client(create_app(replace(with_redis(settings), inline_worker=False)))
+    assert node.app[LIVE].work is None
+    log = tmp_path / "worker.log"
+    worker = start_worker(
+        "w1", {"DATABASE_URL": settings.database_url, "REDIS_URL": redis_url}, log
+    )
+    try:
+        await wait_for_line(log, "worker w1 ready", worker)
+        await speak_an_answer(
+            node, lambda: aiohttp_client(node.server), mailbox, settings, tmp_path
+        )
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    assert "transcribing interview" in log.read_text()
+
+
+async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     interview_id, _, token, _, candidate_ws = await in_call(
         client, make_client, mailbox, "live@example.com"
     )
@@ -95,4 +127,3 @@ async def test_partial_text_while_speaking_and_a_score_after_moving_on(
     assert stored is not None and stored.score == score["score"] and stored.scorer == "local"
     assert score["rationale"] and isinstance(score["covered"], list)
     assert score["score"] >= 5, score  # it is the expected answer, after all
-    print(f"pipeline timings: {client.app[LIVE].timings}")

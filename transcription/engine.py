@@ -35,6 +35,10 @@ def make_engine(name: str, model: str = "", base_url: str = "", api_key: str = "
         from transcription.faster import FasterWhisperEngine
 
         return FasterWhisperEngine(model or None)
+    if name == "openai-whisper":
+        from transcription.openai_whisper import OpenAIWhisperEngine
+
+        return OpenAIWhisperEngine(model or None)
     if name == "openai":
         from transcription.openai_api import OpenAIEngine
 

@@ -17,20 +17,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from media.pcm import PcmChunk
-from transcription.engine import PCM_RATE, Engine
+from transcription.engine import PCM_RATE
 
 log = logging.getLogger(__name__)
 
 BYTES_PER_S = PCM_RATE * 2
 
 
-@dataclass(frozen=True)
+@dataclass
 class Piece:
-    """Committed text of one speech segment, with its wall-clock span."""
+    """One speech segment of an answer, with its wall-clock span: its text once transcribed
+    (None until then), and its audio until then."""
 
     start: float
     end: float
-    text: str
+    text: str | None
+    pcm: bytes = b""
 
 
 @dataclass
@@ -38,15 +40,16 @@ class AnswerSoFar:
     position: int
     started_at: float
     pieces: list[Piece] = field(default_factory=list)
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def text(self) -> str:
         return " ".join(p.text for p in self.pieces if p.text).strip()
 
 
+Transcribe = Callable[[bytes, bool], Awaitable[str | None]]
 Update = Callable[[int, str, bool], Awaitable[None]]
 Final = Callable[[AnswerSoFar, float], Awaitable[None]]
-Blocking = Callable[[Callable[[], str]], Awaitable[str]]
 
 
 def rms(pcm: bytes) -> float:
@@ -56,23 +59,40 @@ def rms(pcm: bytes) -> float:
     return (sum(s * s for s in samples) / len(samples)) ** 0.5
 
 
+def quietest_cut(pcm: bytes, search_s: float = 3.0, window_s: float = 0.1) -> int:
+    """Byte offset of the middle of the quietest window in the last `search_s` of `pcm`: where
+    a segment that grew too long is cut, so that no word is split if it can be helped."""
+    window = int(window_s * PCM_RATE) * 2
+    first = max(0, len(pcm) - int(search_s * PCM_RATE) * 2)
+    best, best_energy = len(pcm), float("inf")
+    for offset in range(first, len(pcm) - window + 1, window // 2):
+        energy = rms(pcm[offset : offset + window])
+        if energy < best_energy:
+            best, best_energy = offset + window // 2, energy
+    return best - best % 2
+
+
 class LiveTranscriber:
-    """Turns one candidate's PCM into text per question while they speak."""
+    """Turns one candidate's PCM into text per question while they speak.
+
+    Each segment committed at a pause is transcribed at once (in the background, in order);
+    when the recruiter moves on, what is left of the answer goes to `on_final` with the
+    segments already transcribed, and the audio of the others.
+    """
 
     def __init__(
         self,
-        engine: Engine,
-        run_blocking: Blocking,
+        transcribe: Transcribe,
         on_update: Update,
         on_final: Final,
         pause_s: float = 0.6,
         partial_every_s: float = 1.0,
-        max_segment_s: float = 8.0,
+        max_segment_s: float = 12.0,
         voice_rms: float = 350.0,
         boundary_grace_s: float = 0.4,
+        finish_wait_s: float = 10.0,
     ) -> None:
-        self.engine = engine
-        self.run_blocking = run_blocking
+        self.transcribe = transcribe
         self.on_update = on_update
         self.on_final = on_final
         self.pause_s = pause_s
@@ -80,6 +100,7 @@ class LiveTranscriber:
         self.max_segment_bytes = int(max_segment_s * BYTES_PER_S)
         self.voice_rms = voice_rms
         self.boundary_grace_s = boundary_grace_s
+        self.finish_wait_s = finish_wait_s
         self.queue: asyncio.Queue[PcmChunk] = asyncio.Queue()
         self.answer: AnswerSoFar | None = None
         self._boundaries: list[tuple[float, int | None]] = []
@@ -91,6 +112,12 @@ class LiveTranscriber:
         self._last_partial = 0.0
         self._clock = 0.0  # wall time of the newest audio seen
         self._task: asyncio.Task[None] | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing heard is still waiting to be handed on."""
+        return self.answer is None and self.queue.empty() and not self._finishing
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="live-transcriber")
@@ -102,6 +129,8 @@ class LiveTranscriber:
                 await self._task
         if self._partial:
             self._partial.cancel()
+        for task in list(self._finishing):
+            task.cancel()
 
     def push(self, chunk: PcmChunk) -> None:
         self.queue.put_nowait(chunk)
@@ -132,12 +161,24 @@ class LiveTranscriber:
     async def _apply_boundaries(self, until: float) -> None:
         while self._boundaries and self._boundaries[0][0] <= until:
             at, position = self._boundaries.pop(0)
-            await self._commit(cut_at=at)
+            self._commit(cut_at=at, transcribe=False)
             if self.answer is not None:
                 finished, self.answer = self.answer, None
-                await self.on_final(finished, at)
+                task = asyncio.create_task(self._finish(finished, at), name="answer-finish")
+                self._finishing.add(task)
+                task.add_done_callback(self._finishing.discard)
             if position is not None:
                 self.answer = AnswerSoFar(position, at)
+
+    async def _finish(self, answer: AnswerSoFar, at: float) -> None:
+        """Segments being transcribed are nearly done (they are first in line): wait for them,
+        rather than transcribing them twice; the rest travels as audio."""
+        if answer.pending:
+            await asyncio.wait(answer.pending, timeout=self.finish_wait_s)
+        try:
+            await self.on_final(answer, at)
+        except Exception:
+            log.exception("handing on the answer to question %s failed", answer.position)
 
     async def _feed(self, chunk: PcmChunk) -> None:
         duration = len(chunk.samples) / BYTES_PER_S
@@ -157,11 +198,12 @@ class LiveTranscriber:
         self._segment += chunk.samples
         if voiced:
             self._last_voice = self._clock
-        if (
-            self._clock - self._last_voice >= self.pause_s
-            or len(self._segment) >= self.max_segment_bytes
-        ):
-            await self._commit()
+        if self._clock - self._last_voice >= self.pause_s:
+            self._commit()
+        elif len(self._segment) >= self.max_segment_bytes:
+            # No pause for a long while: cut at the quietest moment of the last seconds and
+            # keep the rest as the start of the next segment.
+            self._commit(keep_from=quietest_cut(bytes(self._segment)))
         elif self._clock - self._last_partial >= self.partial_every_s and not self._partial_busy():
             self._last_partial = self._clock
             self._partial = asyncio.create_task(self._run_partial(bytes(self._segment)))
@@ -173,21 +215,28 @@ class LiveTranscriber:
         answer = self.answer
         if answer is None:
             return
-        text = await self.run_blocking(lambda: self.engine.transcribe(pcm, partial=True))
+        text = await self.transcribe(pcm, True)
         if answer is self.answer and text:
             await self.on_update(answer.position, f"{answer.text} {text}".strip(), False)
 
-    async def _commit(self, cut_at: float | None = None) -> None:
-        """Transcribe the current segment (up to `cut_at`, if given) into a committed piece."""
+    def _commit(
+        self, cut_at: float | None = None, keep_from: int | None = None, transcribe: bool = True
+    ) -> None:
+        """Close the current segment (up to `cut_at` or the byte `keep_from`) as a piece of the
+        answer, and start its transcription when `transcribe`."""
         if not self._segment or self.answer is None:
             self._segment.clear()
             return
         pcm = bytes(self._segment)
         start = self._segment_start
+        self._segment.clear()
         if cut_at is not None:
             keep = max(0, int((cut_at - start) * PCM_RATE)) * 2
             pcm = pcm[:keep]
-        self._segment.clear()
+        elif keep_from is not None:
+            self._segment += pcm[keep_from:]
+            self._segment_start = start + keep_from / BYTES_PER_S
+            pcm = pcm[:keep_from]
         self._preroll = []
         if self._partial_busy():
             assert self._partial is not None
@@ -195,8 +244,20 @@ class LiveTranscriber:
         if not pcm:
             return
         answer = self.answer
-        text = await self.run_blocking(lambda: self.engine.transcribe(pcm, partial=False))
-        end = start + len(pcm) / BYTES_PER_S
-        if text:
-            answer.pieces.append(Piece(start, end, text))
+        piece = Piece(start, start + len(pcm) / BYTES_PER_S, None, pcm)
+        answer.pieces.append(piece)
+        if transcribe:
+            task = asyncio.create_task(self._transcribe_piece(answer, piece))
+            answer.pending.add(task)
+            task.add_done_callback(answer.pending.discard)
+
+    async def _transcribe_piece(self, answer: AnswerSoFar, piece: Piece) -> None:
+        try:
+            text = await self.transcribe(piece.pcm, False)
+        except Exception:
+            log.exception("a segment of answer %s was not transcribed", answer.position)
+            return
+        if text is None:  # no reply in time: the answer's job will transcribe it
+            return
+        piece.text, piece.pcm = text, b""
         await self.on_update(answer.position, answer.text, True)

@@ -1,73 +1,41 @@
-"""The live pipeline of one node: candidate PCM -> live transcript -> stored answer -> AI score,
-each step pushed to the recruiter's page as it happens."""
+"""The live pipeline of one node: candidate PCM -> live transcript -> answer job (stored
+transcript and AI score), each step pushed to the recruiter's page as it happens.
+
+The node finds the speech segments (cheap); the speech jobs run in this process or, with Redis,
+on whichever worker takes them (web.work)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from assistant.scorer import QuestionSpec, Scorer, Verdict
 from media.pcm import PcmChunk
-from rooms import conduct
-from rooms.db import SessionMaker
 from signaling.hub import Hub
-from transcription.engine import Engine
+from transcription.jobs import JobQueue
 from transcription.live import AnswerSoFar, LiveTranscriber
+from web.work import Work, answer_body
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Timings:
-    """Delays from the recruiter moving on to the final transcript and to the score (seconds)."""
-
-    to_transcript: list[float] = field(default_factory=list)
-    to_score: list[float] = field(default_factory=list)
+PARTIAL_REPLY_S = 3.0  # a partial later than this is stale
+SEGMENT_REPLY_S = 20.0  # past this, the answer job transcribes the segment itself
 
 
 class LiveAnswers:
     """A PCM sink (media.pcm.PcmSink) and the keeper of each interview's live transcriber."""
 
-    def __init__(
-        self,
-        sessions: SessionMaker,
-        hub: Hub,
-        engine_factory: Callable[[], Engine],
-        scorer: Scorer,
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, hub: Hub, jobs: JobQueue, work: Work | None) -> None:
         self.hub = hub
-        self.engine_factory = engine_factory
-        self.scorer = scorer
-        self._engine: Engine | None = None
-        self._speech = ThreadPoolExecutor(1, thread_name_prefix="whisper")
-        self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
+        self.jobs = jobs
+        self.work = work  # set when this process runs speech jobs itself
         self._live: dict[int, LiveTranscriber] = {}
-        self.timings = Timings()
-
-    def _load(self) -> Engine:
-        """Runs in the speech thread: the engine is loaded once, on first use."""
-        if self._engine is None:
-            self._engine = self.engine_factory()
-        return self._engine
-
-    async def _blocking(self, work: Callable[[], str]) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._speech, work)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _transcriber(self, interview_id: int) -> LiveTranscriber:
         live = self._live.get(interview_id)
         if live is None:
             live = LiveTranscriber(
-                _LazyEngine(self),
-                self._blocking,
-                on_update=lambda position, text, final: self._update(
-                    interview_id, position, text, final
-                ),
+                self._transcribe,
+                on_update=lambda position, text, final: self._update(interview_id, position, text),
                 on_final=lambda answer, at: self._final(interview_id, answer, at),
             )
             live.start()
@@ -81,36 +49,37 @@ class LiveAnswers:
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
         self._transcriber(interview_id).boundary(at.timestamp(), position)
-        if position == 1:
-            self._warm_up()
-
-    def _warm_up(self) -> None:
-        """Load the speech model and the scorer's model while the first question is read out,
-        so that the first answer's transcript and score are not late."""
-        loop = asyncio.get_running_loop()
-        loop.run_in_executor(self._speech, self._load)
-        warm = getattr(self.scorer, "warm_up", None)
-        if warm is not None:
-            loop.run_in_executor(self._scoring, warm)
+        if position == 1 and self.work is not None:
+            # Load the models while the first question is read out (workers load at start).
+            task = asyncio.create_task(self.work.warm_up(), name="warm-up")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def close_interview(self, interview_id: int) -> None:
         live = self._live.pop(interview_id, None)
         if live is not None:
-            # Let the last answer be finished before the transcriber goes.
-            for _ in range(50):
-                if live.answer is None and live.queue.empty():
+            # Let the last answer be handed on before the transcriber goes.
+            for _ in range(150):
+                if live.idle:
                     break
                 await asyncio.sleep(0.1)
             await live.stop()
 
     async def stop(self) -> None:
         for interview_id in list(self._live):
-            live = self._live.pop(interview_id)
-            await live.stop()
-        self._speech.shutdown(wait=False, cancel_futures=True)
-        self._scoring.shutdown(wait=False, cancel_futures=True)
+            await self._live.pop(interview_id).stop()
 
-    async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
+    async def _transcribe(self, pcm: bytes, partial: bool) -> str | None:
+        if partial:
+            body = {"partial": True, "deadline": time.time() + PARTIAL_REPLY_S}
+            reply = await self.jobs.submit("transcribe", body, pcm, reply_within=PARTIAL_REPLY_S)
+        else:
+            reply = await self.jobs.submit(
+                "transcribe", {"partial": False}, pcm, reply_within=SEGMENT_REPLY_S
+            )
+        return None if reply is None else str(reply.get("text", ""))
+
+    async def _update(self, interview_id: int, position: int, text: str) -> None:
         await self.hub.publish_event(
             interview_id,
             "transcript",
@@ -119,73 +88,11 @@ class LiveAnswers:
         )
 
     async def _final(self, interview_id: int, answer: AnswerSoFar, at: float) -> None:
-        segments = [{"start": p.start, "end": p.end, "text": p.text} for p in answer.pieces]
-        # Read, not loaded here: loading runs in the speech thread, behind any transcription.
-        engine_name = self._engine.name if self._engine is not None else ""
-        async with self.sessions.begin() as session:
-            await conduct.save_answer(
-                session,
-                interview_id,
-                answer.position,
-                answer.text,
-                segments,
-                datetime.fromtimestamp(answer.started_at, UTC),
-                datetime.fromtimestamp(at, UTC),
-                engine_name,
-            )
-            question = await conduct.question_spec(session, interview_id, answer.position)
-        self.timings.to_transcript.append(time.time() - at)
-        await self.hub.publish_event(
+        body, pcm = answer_body(
             interview_id,
-            "transcript",
-            {"position": answer.position, "text": answer.text, "final": True},
-            roles=["recruiter"],
+            answer.position,
+            answer.started_at,
+            at,
+            [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
         )
-        if question is None:
-            return
-        spec = QuestionSpec(question.text, question.expected_answer, tuple(question.key_points))
-        loop = asyncio.get_running_loop()
-        verdict: Verdict = await loop.run_in_executor(
-            self._scoring, self.scorer.score, spec, answer.text
-        )
-        async with self.sessions.begin() as session:
-            await conduct.save_score(
-                session,
-                interview_id,
-                answer.position,
-                verdict.score,
-                verdict.rationale,
-                verdict.covered,
-                verdict.missing,
-                verdict.follow_up,
-                verdict.scorer,
-                verdict.note,
-            )
-        self.timings.to_score.append(time.time() - at)
-        await self.hub.publish_event(
-            interview_id,
-            "score",
-            {
-                "position": answer.position,
-                "score": verdict.score,
-                "rationale": verdict.rationale,
-                "covered": verdict.covered,
-                "missing": verdict.missing,
-                "follow_up": verdict.follow_up,
-                "note": verdict.note,
-            },
-            roles=["recruiter"],
-        )
-
-
-class _LazyEngine:
-    """Loads the real engine on first use, inside the speech thread."""
-
-    def __init__(self, owner: LiveAnswers) -> None:
-        self.owner = owner
-        self.name = "pending"
-
-    def transcribe(self, pcm: bytes, partial: bool = False) -> str:
-        engine = self.owner._load()
-        self.name = engine.name
-        return engine.transcribe(pcm, partial)
+        await self.jobs.submit("answer", body, pcm)

@@ -23,12 +23,13 @@ from assistant.local import LocalScorer
 from assistant.scorer import Scorer
 from media.peer import MediaServer
 from media.storage import LocalStorage
-from rooms.db import make_engine, make_sessionmaker
+from rooms.db import SessionMaker, make_engine, make_sessionmaker
 from signaling.bus import Bus, MemoryBus, RedisBus
-from signaling.hub import Hub
+from signaling.hub import Hub, publish_event
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
 from transcription import engine as speech
+from transcription.jobs import JobQueue, LocalJobs, RedisJobs, StreamWorker
 from web import account, candidate, conduct, interviews, pages, results, setup
 from web.answers import LiveAnswers
 from web.keys import (
@@ -50,6 +51,7 @@ from web.recordings import RecordingJournal
 from web.retention import retention_loop
 from web.security import csrf_middleware, csrf_token, recruiter_id
 from web.settings import Settings
+from web.work import Work
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -70,15 +72,24 @@ def secret_key(settings: Settings) -> bytes:
 
 
 def make_speech_engine(settings: Settings) -> speech.Engine:
-    """The transcription engine the settings choose (loaded on first use)."""
+    """The transcription engine the settings choose."""
     return speech.make_engine(
         settings.transcription_engine,
-        model=settings.whisper_model
-        if settings.transcription_engine == "faster-whisper"
-        else settings.openai_transcribe_model,
+        model=settings.openai_transcribe_model
+        if settings.transcription_engine == "openai"
+        else settings.whisper_model,
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
     )
+
+
+def make_work(settings: Settings, sessions: SessionMaker, bus: Bus) -> Work:
+    """What runs speech jobs, in `serve` or in a worker; results go to the room over `bus`."""
+
+    async def publish(interview_id: int, name: str, data: dict[str, object]) -> None:
+        await publish_event(bus, interview_id, name, data, roles=["recruiter"])
+
+    return Work(sessions, publish, lambda: make_speech_engine(settings), make_scorer(settings))
 
 
 def make_scorer(settings: Settings) -> Scorer:
@@ -168,9 +179,21 @@ def create_app(settings: Settings) -> web.Application:
         ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
     )
     journal = RecordingJournal(app[SESSIONS], storage, hub)
-    live = LiveAnswers(
-        app[SESSIONS], hub, lambda: make_speech_engine(settings), make_scorer(settings)
+    work = (
+        make_work(settings, app[SESSIONS], bus)
+        if settings.inline_worker or not redis_client
+        else None
     )
+    jobs: JobQueue
+    worker: StreamWorker | None = None
+    if redis_client is None:
+        assert work is not None
+        jobs = LocalJobs(work)
+    else:
+        jobs = RedisJobs(redis_client, bus)
+        if work is not None:
+            worker = StreamWorker(redis_client, bus, work, reclaim_after_s=settings.job_reclaim_s)
+    live = LiveAnswers(hub, jobs, work)
     media = MediaServer(
         storage, server_ice, on_segment=journal.record, pcm_sink=live, on_state=journal.state
     )
@@ -211,8 +234,13 @@ def create_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[HUB].start()
         await journal.start()
+        await jobs.start()
+        if worker is not None:
+            worker.start()
         retention = (
-            asyncio.create_task(retention_loop(app[SESSIONS], storage, settings.retention_days))
+            asyncio.create_task(
+                retention_loop(app[SESSIONS], app[STORAGE], settings.retention_days)
+            )
             if settings.retention_days > 0
             else None
         )
@@ -223,6 +251,11 @@ def create_app(settings: Settings) -> web.Application:
         await media.close_all()
         await journal.stop()
         await live.stop()
+        if worker is not None:
+            await worker.stop()
+        await jobs.stop()
+        if work is not None:
+            work.close()
         await bus.close()
         if redis_client is not None:
             await redis_client.aclose()

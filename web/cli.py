@@ -1,4 +1,4 @@
-"""The command line: `p2p-interview serve | migrate | create-recruiter | bank ...`."""
+"""The command line: `p2p-interview serve | worker | migrate | create-recruiter | bank ...`."""
 
 from __future__ import annotations
 
@@ -52,6 +52,44 @@ def serve(settings: Settings) -> None:
     web.run_app(app, host=settings.host, port=settings.port, access_log=None)
 
 
+async def run_worker(settings: Settings, name: str | None) -> None:
+    """Serve speech jobs from the Redis stream until SIGTERM or SIGINT (the running job is
+    finished first; a job of a worker that dies is taken over by another after
+    JOB_RECLAIM_S)."""
+    import signal
+
+    import redis.asyncio as aioredis
+
+    from signaling.bus import RedisBus
+    from transcription.jobs import StreamWorker
+    from web.app import make_work
+
+    client = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=10, timeout=10
+        )
+    )
+    engine = make_engine(settings.effective_database_url)
+    bus = RedisBus(client)
+    work = make_work(settings, make_sessionmaker(engine), bus)
+    worker = StreamWorker(client, bus, work, name=name, reclaim_after_s=settings.job_reclaim_s)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await work.warm_up()  # load the models before taking the first job
+        logging.getLogger(__name__).info("worker %s ready", worker.name)
+        worker.start()
+        await stop.wait()
+        await worker.stop()
+    finally:
+        work.close()
+        await bus.close()
+        await client.aclose()
+        await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="p2p-interview", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--migrate", action="store_true", help="migrate before serving")
+    work = commands.add_parser("worker", help="run speech jobs from the Redis queue (REDIS_URL)")
+    work.add_argument("--name", help="consumer name in the group (default: host-pid)")
     commands.add_parser("migrate", help="create or upgrade the database, load the bank")
     create = commands.add_parser("create-recruiter", help="create a recruiter account")
     create.add_argument("email")
@@ -98,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.migrate:
             migrate(settings)
         serve(settings)
+    elif args.command == "worker":
+        if not settings.redis_url:
+            print(
+                "error: the worker takes its jobs from Redis: set REDIS_URL "
+                "(without Redis, `serve` runs the jobs itself)",
+                file=sys.stderr,
+            )
+            return 2
+        asyncio.run(run_worker(settings, args.name))
     elif args.command == "migrate":
         migrate(settings)
     elif args.command == "create-recruiter":

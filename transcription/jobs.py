@@ -1,0 +1,308 @@
+"""Speech jobs: run in-process on one node, or through a Redis Streams consumer group that
+`p2p-interview worker` processes serve.
+
+A job is a kind, a JSON body and optional PCM. Some jobs want a reply (the text of a live
+segment); others only have effects (an answer stored and scored), written idempotently so that
+at-least-once delivery is safe. With Redis, a job stays pending in the group until its worker
+acknowledges it; a worker keeps its running job fresh, and the jobs of a worker that died go
+stale and are reclaimed by another one (XAUTOCLAIM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from signaling.bus import Bus
+
+log = logging.getLogger(__name__)
+
+STREAM = "p2pi:jobs"
+GROUP = "workers"
+MAX_STREAM_LEN = 10_000
+MAX_DELIVERIES = 3
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    body: dict[str, Any]
+    pcm: bytes = b""
+
+    @property
+    def expired(self) -> bool:
+        deadline = self.body.get("deadline")
+        return deadline is not None and time.time() > float(deadline)
+
+
+Reply = dict[str, Any]
+Handler = Callable[[Job], Awaitable[Reply | None]]
+
+
+class JobQueue(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        pcm: bytes = b"",
+        reply_within: float | None = None,
+    ) -> Reply | None:
+        """Queue a job. With `reply_within`, wait that many seconds for its reply (None if
+        none came); without, return at once and let the job run on its own."""
+        ...
+
+    def idle(self) -> bool:
+        """True when no job submitted here is still running in this process."""
+        ...
+
+
+class LocalJobs:
+    """One node: jobs run in this process, by `handler`, in the order they came."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self._running: set[asyncio.Task[Reply | None]] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        if self._running:
+            await asyncio.wait(self._running, timeout=30)
+
+    def idle(self) -> bool:
+        return not self._running
+
+    async def submit(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        pcm: bytes = b"",
+        reply_within: float | None = None,
+    ) -> Reply | None:
+        job = Job(uuid.uuid4().hex, kind, body, pcm)
+        task = asyncio.create_task(self._run(job), name=f"job-{kind}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        if reply_within is None:
+            return None
+        try:  # a reply nobody waits for is not worth computing: cancelled with its waiter
+            return await asyncio.wait_for(task, reply_within)
+        except TimeoutError:
+            return None
+
+    async def _run(self, job: Job) -> Reply | None:
+        if job.expired:
+            return None
+        try:
+            return await self.handler(job)
+        except Exception:
+            log.exception("%s job failed", job.kind)
+            return None
+
+
+def reply_channel(node: str) -> str:
+    return f"p2pi:jobs:reply:{node}"
+
+
+class RedisJobs:
+    """Several nodes: jobs go into a Redis stream; replies come back on this node's channel."""
+
+    def __init__(self, client: aioredis.Redis, bus: Bus, node: str | None = None) -> None:
+        self.client = client
+        self.bus = bus
+        self.node = node or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._waiting: dict[str, asyncio.Future[Reply]] = {}
+
+    async def start(self) -> None:
+        await ensure_group(self.client)
+        await self.bus.subscribe(reply_channel(self.node), self._on_reply)
+
+    async def stop(self) -> None:
+        await self.bus.unsubscribe(reply_channel(self.node), self._on_reply)
+
+    def idle(self) -> bool:
+        return not self._waiting
+
+    async def submit(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        pcm: bytes = b"",
+        reply_within: float | None = None,
+    ) -> Reply | None:
+        job_id = uuid.uuid4().hex
+        fields: dict[Any, Any] = {
+            "id": job_id,
+            "kind": kind,
+            "body": json.dumps(body, separators=(",", ":")),
+            "pcm": pcm,
+            "reply_to": reply_channel(self.node) if reply_within is not None else "",
+        }
+        if reply_within is None:
+            await self.client.xadd(STREAM, fields, maxlen=MAX_STREAM_LEN, approximate=True)
+            return None
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[job_id] = future
+        try:
+            await self.client.xadd(STREAM, fields, maxlen=MAX_STREAM_LEN, approximate=True)
+            return await asyncio.wait_for(future, reply_within)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(job_id, None)
+
+    async def _on_reply(self, message: dict[str, Any]) -> None:
+        future = self._waiting.get(str(message.get("job")))
+        if future is not None and not future.done():
+            future.set_result(message.get("reply") or {})
+
+
+async def ensure_group(client: aioredis.Redis) -> None:
+    with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+
+
+def _decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> tuple[Job, str]:
+    def text(key: str) -> str:
+        value = fields.get(key.encode(), b"")
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    job = Job(
+        text("id") or str(entry_id),
+        text("kind"),
+        json.loads(text("body") or "{}"),
+        fields.get(b"pcm", b""),
+    )
+    return job, text("reply_to")
+
+
+class StreamWorker:
+    """One consumer of the group: takes stale jobs first, then new ones, one at a time."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        bus: Bus,
+        handler: Handler,
+        name: str | None = None,
+        reclaim_after_s: float = 15.0,
+    ) -> None:
+        self.client = client
+        self.bus = bus
+        self.handler = handler
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.reclaim_after_ms = int(reclaim_after_s * 1000)
+        self.done = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="stream-worker")
+
+    async def stop(self) -> None:
+        """Finish the running job, then stop."""
+        self._stopping = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run(self) -> None:
+        await ensure_group(self.client)
+        log.info("worker %s: serving %s", self.name, STREAM)
+        while not self._stopping:
+            try:
+                entry = await self._next()
+                if entry is not None:
+                    await self._handle(*entry)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: queue error; retrying", self.name)
+                await asyncio.sleep(1.0)
+
+    async def _next(self) -> tuple[str, dict[bytes, bytes], bool] | None:
+        """(entry id, fields, reclaimed) of the next job, or None after a second of quiet."""
+        _, claimed, _ = await self.client.xautoclaim(
+            STREAM, GROUP, self.name, min_idle_time=self.reclaim_after_ms, start_id="0-0", count=1
+        )
+        for entry_id, fields in claimed:
+            if fields:  # a deleted entry comes back empty
+                return _id(entry_id), fields, True
+            await self.client.xack(STREAM, GROUP, entry_id)
+        streams = await self.client.xreadgroup(GROUP, self.name, {STREAM: ">"}, count=1, block=1000)
+        for _, entries in streams or []:
+            for entry_id, fields in entries:
+                return _id(entry_id), fields, False
+        return None
+
+    async def _handle(self, entry_id: str, fields: dict[bytes, bytes], reclaimed: bool) -> None:
+        job, reply_to = _decode(entry_id, fields)
+        if reclaimed:
+            deliveries = await self._deliveries(entry_id)
+            log.warning(
+                "worker %s: reclaimed %s job %s (delivery %d)",
+                self.name,
+                job.kind,
+                job.id,
+                deliveries,
+            )
+            if deliveries > MAX_DELIVERIES:
+                log.error("%s job %s failed %d times; dropped", job.kind, job.id, deliveries - 1)
+                await self._finish(entry_id)
+                return
+        if job.expired:  # a partial transcript nobody waits for any more
+            await self._finish(entry_id)
+            return
+        keep_fresh = asyncio.create_task(self._keep_fresh(entry_id))
+        try:
+            reply = await self.handler(job)
+        except Exception:
+            # Left pending: another delivery is tried after `reclaim_after_s`.
+            log.exception("worker %s: %s job %s failed", self.name, job.kind, job.id)
+            return
+        finally:
+            keep_fresh.cancel()
+        if reply_to:
+            await self.bus.publish(reply_to, {"job": job.id, "reply": reply or {}})
+        await self._finish(entry_id)
+        self.done += 1
+
+    async def _finish(self, entry_id: str) -> None:
+        await self.client.xack(STREAM, GROUP, entry_id)
+        await self.client.xdel(STREAM, entry_id)
+
+    async def _deliveries(self, entry_id: str) -> int:
+        pending = await self.client.xpending_range(STREAM, GROUP, entry_id, entry_id, 1)
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def _keep_fresh(self, entry_id: str) -> None:
+        """Reset the job's idle time while it runs, so a long job is not taken from a live
+        worker; a killed worker stops doing this and its job goes stale."""
+        while True:
+            await asyncio.sleep(self.reclaim_after_ms / 3000)
+            with contextlib.suppress(Exception):
+                await self.client.xclaim(
+                    STREAM, GROUP, self.name, min_idle_time=0, message_ids=[entry_id], justid=True
+                )
+
+
+def _id(entry_id: bytes | str) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id

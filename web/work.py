@@ -1,0 +1,222 @@
+"""The speech jobs' work, the same in `serve` (in-process) and in `p2p-interview worker`:
+transcribe a live segment, and finish an answer (transcribe what is left, store the transcript,
+score it, store the score), each result pushed to the recruiter's page as it is stored.
+
+Answer jobs may run more than once (a worker killed mid-job, its job reclaimed): every write is
+an upsert keyed by interview and question, so a second run stores the same answer once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from assistant.scorer import QuestionSpec, Scorer, Verdict
+from rooms import conduct
+from rooms.db import SessionMaker
+from transcription.engine import Engine
+from transcription.jobs import Job, Reply
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[int, str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Timings:
+    """Delays from the recruiter moving on to the final transcript and to the score (seconds)."""
+
+    to_transcript: list[float] = field(default_factory=list)
+    to_score: list[float] = field(default_factory=list)
+
+
+def answer_body(
+    interview_id: int,
+    position: int,
+    started_at: float,
+    at: float,
+    pieces: list[tuple[float, float, str | None, bytes]],
+) -> tuple[dict[str, Any], bytes]:
+    """An answer job: each piece (start, end, text or None, pcm) of the answer; the audio of
+    pieces still without text travels with the job, to be transcribed by whoever runs it."""
+    pcm = bytearray()
+    described = []
+    for start, end, text, audio in pieces:
+        piece: dict[str, Any] = {"start": start, "end": end, "text": text}
+        if text is None:
+            piece["offset"], piece["length"] = len(pcm), len(audio)
+            pcm += audio
+        described.append(piece)
+    body = {
+        "interview": interview_id,
+        "position": position,
+        "started_at": started_at,
+        "at": at,
+        "pieces": described,
+    }
+    return body, bytes(pcm)
+
+
+class Work:
+    """Handles `transcribe` and `answer` jobs with one speech engine and one scorer."""
+
+    def __init__(
+        self,
+        sessions: SessionMaker,
+        publish: Publish,
+        engine_factory: Callable[[], Engine],
+        scorer: Scorer,
+    ) -> None:
+        self.sessions = sessions
+        self.publish = publish
+        self.engine_factory = engine_factory
+        self.scorer = scorer
+        self._engine: Engine | None = None
+        self._speech = ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
+        self.timings = Timings()
+
+    async def __call__(self, job: Job) -> Reply | None:
+        if job.kind == "transcribe":
+            return {"text": await self.transcribe(job.pcm, bool(job.body.get("partial")))}
+        if job.kind == "answer":
+            await self.answer(job)
+            return None
+        if job.kind == "warm-up":
+            await self.warm_up()
+            return None
+        raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def _load(self) -> Engine:
+        """Runs in the speech thread: the engine is loaded once, on first use."""
+        if self._engine is None:
+            self._engine = self.engine_factory()
+        return self._engine
+
+    async def warm_up(self) -> None:
+        """Load the speech and scoring models before the first answer needs them."""
+        loop = asyncio.get_running_loop()
+        waits = [loop.run_in_executor(self._speech, self._load)]
+        warm = getattr(self.scorer, "warm_up", None)
+        if warm is not None:
+            waits.append(loop.run_in_executor(self._scoring, warm))
+        await asyncio.gather(*waits)
+
+    async def transcribe(self, pcm: bytes, partial: bool = False) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._speech, lambda: self._load().transcribe(pcm, partial)
+        )
+
+    async def answer_text(
+        self, body: dict[str, Any], pcm: bytes
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The answer's text and its timed segments; pieces without text are transcribed now."""
+        segments = []
+        for piece in body["pieces"]:
+            text = piece["text"]
+            if text is None:
+                audio = pcm[piece["offset"] : piece["offset"] + piece["length"]]
+                log.info(
+                    "transcribing interview %s question %s: %.1f s of audio",
+                    body["interview"],
+                    body["position"],
+                    len(audio) / 32000,
+                )
+                text = await self.transcribe(audio)
+            if text:
+                segments.append({"start": piece["start"], "end": piece["end"], "text": text})
+        return " ".join(s["text"] for s in segments).strip(), segments
+
+    async def score(self, spec: QuestionSpec, text: str) -> Verdict:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._scoring, self.scorer.score, spec, text)
+
+    async def answer(self, job: Job) -> None:
+        body = job.body
+        interview_id, position, at = int(body["interview"]), int(body["position"]), body["at"]
+        text, segments = await self.answer_text(body, job.pcm)
+        question = await self._store(
+            lambda session: conduct.save_answer(
+                session,
+                interview_id,
+                position,
+                text,
+                segments,
+                datetime.fromtimestamp(body["started_at"], UTC),
+                datetime.fromtimestamp(at, UTC),
+                self._engine.name if self._engine is not None else "",
+            ),
+            interview_id,
+            position,
+        )
+        self.timings.to_transcript.append(time.time() - at)
+        await self.publish(
+            interview_id, "transcript", {"position": position, "text": text, "final": True}
+        )
+        if question is None:
+            return
+        spec = QuestionSpec(question.text, question.expected_answer, tuple(question.key_points))
+        verdict = await self.score(spec, text)
+        await self._store(
+            lambda session: conduct.save_score(
+                session,
+                interview_id,
+                position,
+                verdict.score,
+                verdict.rationale,
+                verdict.covered,
+                verdict.missing,
+                verdict.follow_up,
+                verdict.scorer,
+                verdict.note,
+            ),
+            None,
+            None,
+        )
+        self.timings.to_score.append(time.time() - at)
+        await self.publish(
+            interview_id,
+            "score",
+            {
+                "position": position,
+                "score": verdict.score,
+                "rationale": verdict.rationale,
+                "covered": verdict.covered,
+                "missing": verdict.missing,
+                "follow_up": verdict.follow_up,
+                "note": verdict.note,
+            },
+        )
+
+    async def _store(
+        self,
+        write: Callable[[Any], Awaitable[object]],
+        interview_id: int | None,
+        position: int | None,
+    ) -> Any:
+        """Run an upsert; retried once when a second run of the same job inserted first.
+        With an interview and position, returns that question (for scoring)."""
+        for attempt in (1, 2):
+            try:
+                async with self.sessions.begin() as session:
+                    await write(session)
+                    if interview_id is None or position is None:
+                        return None
+                    return await conduct.question_spec(session, interview_id, position)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return None
+
+    def close(self) -> None:
+        self._speech.shutdown(wait=False, cancel_futures=True)
+        self._scoring.shutdown(wait=False, cancel_futures=True)
