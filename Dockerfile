@@ -1,4 +1,5 @@
-# p2p-interview: one image for the web node (`serve`) and, later, transcription workers.
+# p2p-interview: one image for the web node (`serve`) and the speech workers (`worker`).
+# openai-whisper is left out (torch is large): add `pip install '.[whisper]'` if you use it.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiohttp import web
 
@@ -14,7 +15,7 @@ from media.pcm import PcmChunk
 from tests.wer import wer
 from transcription.engine import make_engine, pcm_to_wav
 from transcription.faster import FasterWhisperEngine
-from transcription.live import AnswerSoFar, LiveTranscriber
+from transcription.live import AnswerSoFar, LiveTranscriber, quietest_cut
 
 ANSWERS = [
     "A generator is a function that yields values lazily and keeps its state between calls.",
@@ -129,3 +130,16 @@ async def test_live_transcriber_gives_partials_and_cuts_answers_at_boundaries(
         assert all(start <= p.start < p.end <= t for p in answer.pieces)
     assert finals[0].pieces[-1].end <= finals[1].started_at  # nothing of answer 2 in answer 1
     assert any(not final for _, _, final in updates), "no partial text while speaking"
+
+
+def test_a_segment_that_grew_too_long_is_cut_at_its_quietest_moment() -> None:
+    rng = np.random.default_rng(3)
+    speech = (rng.standard_normal(16000 * 12) * 3000).astype(np.int16)
+    speech[16000 * 10 : 16000 * 10 + 1600] = 40  # a 0.1 s near-silence 2 s before the end
+    cut = quietest_cut(speech.tobytes())
+    assert cut % 2 == 0 and abs(cut / 32000 - 10.05) < 0.06
+    # Quiet earlier than the last 3 s is not looked at; no quiet at all still gives a cut.
+    speech[16000 * 10 : 16000 * 10 + 1600] = speech[:1600]
+    speech[16000 * 2 : 16000 * 2 + 1600] = 0
+    assert 9 * 32000 <= quietest_cut(speech.tobytes()) <= len(speech) * 2
+    assert quietest_cut(b"\x01\x00" * 100) == 200

@@ -24,7 +24,15 @@ from tests.conftest import ROOT
 from tests.rtc import decode_to_pcm, espeak
 from tests.seed import _seed
 from tests.wer import wer
-from transcription.jobs import GROUP, STREAM, RedisJobs
+from transcription.jobs import (
+    ANSWER_STREAM,
+    GROUP,
+    LIVE_STREAM,
+    MAX_DELIVERIES,
+    Job,
+    RedisJobs,
+    StreamWorker,
+)
 from web.work import answer_body
 
 # Long enough that transcribing it takes a few seconds even on a fast machine.
@@ -113,7 +121,7 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
         first.wait(10)
         answers, _ = await stored(db, interview_id)
         assert answers == [], "the killed worker should not have got as far as storing"
-        pending = await client.xpending(STREAM, GROUP)
+        pending = await client.xpending(ANSWER_STREAM, GROUP)
         assert pending["pending"] == 1 and pending["consumers"][0]["name"] == b"a"
 
         second = start_worker("b", env, second_log)
@@ -132,11 +140,11 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
         assert [s["text"] for s in answer.segments][0] == ALREADY_TRANSCRIBED
         assert answer.engine == "faster-whisper"
         for _ in range(50):  # the acknowledgement follows the last event
-            if (await client.xpending(STREAM, GROUP))["pending"] == 0:
+            if (await client.xpending(ANSWER_STREAM, GROUP))["pending"] == 0:
                 break
             await asyncio.sleep(0.1)
-        assert (await client.xpending(STREAM, GROUP))["pending"] == 0
-        assert await client.xlen(STREAM) == 0
+        assert (await client.xpending(ANSWER_STREAM, GROUP))["pending"] == 0
+        assert await client.xlen(ANSWER_STREAM) == 0
         names = [e["name"] for e in events if e["data"].get("position") == 1]
         assert names.count("score") == 1 and names.count("transcript") == 1
 
@@ -183,3 +191,41 @@ async def test_a_worker_stops_cleanly_on_sigterm(db: str, redis_url: str, tmp_pa
     finally:
         if process.poll() is None:
             process.kill()
+
+
+async def test_the_queue_replies_drops_stale_partials_and_gives_up_on_a_failing_job(
+    redis_url: str,
+) -> None:
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    calls: list[str] = []
+
+    async def handler(job: Job) -> dict[str, Any] | None:
+        calls.append(job.kind)
+        if job.kind == "boom":
+            raise RuntimeError("this job always fails")
+        return {"echo": job.body["n"], "bytes": len(job.pcm)}
+
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    worker = StreamWorker(client, bus, handler, name="t", reclaim_after_s=0.3)
+    worker.start()
+    try:
+        reply = await jobs.submit("transcribe", {"n": 7}, b"\x01\x02" * 10, reply_within=10)
+        assert reply == {"echo": 7, "bytes": 20}
+        stale = {"n": 1, "deadline": time.time() - 1}
+        assert await jobs.submit("transcribe", stale, reply_within=1.5) is None
+        await jobs.submit("boom", {"n": 2})
+        for _ in range(100):
+            if await client.xlen(LIVE_STREAM) == 0 and calls.count("boom") >= MAX_DELIVERIES:
+                break
+            await asyncio.sleep(0.1)
+        assert calls.count("transcribe") == 1, "the stale partial should not have run"
+        assert calls.count("boom") == MAX_DELIVERIES  # then given up, not retried forever
+        assert await client.xlen(LIVE_STREAM) == 0
+        assert (await client.xpending(LIVE_STREAM, GROUP))["pending"] == 0
+    finally:
+        await worker.stop()
+        await jobs.stop()
+        await bus.close()
+        await client.aclose()

@@ -29,10 +29,18 @@ from signaling.bus import Bus
 
 log = logging.getLogger(__name__)
 
-STREAM = "p2pi:jobs"
+# Two streams: live transcriptions (short-lived, trimmed: a backlog there is stale anyway) and
+# answers (never trimmed: each one is a stored transcript and score).
+LIVE_STREAM = "p2pi:jobs:live"
+ANSWER_STREAM = "p2pi:jobs:answers"
+STREAMS = (LIVE_STREAM, ANSWER_STREAM)
+LIVE_STREAM_LEN = 1_000
 GROUP = "workers"
-MAX_STREAM_LEN = 10_000
 MAX_DELIVERIES = 3
+
+
+def stream_for(kind: str) -> str:
+    return ANSWER_STREAM if kind == "answer" else LIVE_STREAM
 
 
 @dataclass
@@ -156,13 +164,15 @@ class RedisJobs:
             "pcm": pcm,
             "reply_to": reply_channel(self.node) if reply_within is not None else "",
         }
+        stream = stream_for(kind)
+        trim = {"maxlen": LIVE_STREAM_LEN, "approximate": True} if stream == LIVE_STREAM else {}
         if reply_within is None:
-            await self.client.xadd(STREAM, fields, maxlen=MAX_STREAM_LEN, approximate=True)
+            await self.client.xadd(stream, fields, **trim)
             return None
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[job_id] = future
         try:
-            await self.client.xadd(STREAM, fields, maxlen=MAX_STREAM_LEN, approximate=True)
+            await self.client.xadd(stream, fields, **trim)
             return await asyncio.wait_for(future, reply_within)
         except TimeoutError:
             return None
@@ -176,8 +186,9 @@ class RedisJobs:
 
 
 async def ensure_group(client: aioredis.Redis) -> None:
-    with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    for stream in STREAMS:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await client.xgroup_create(stream, GROUP, id="0", mkstream=True)
 
 
 def _decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> tuple[Job, str]:
@@ -226,11 +237,10 @@ class StreamWorker:
 
     async def run(self) -> None:
         await ensure_group(self.client)
-        log.info("worker %s: serving %s", self.name, STREAM)
+        log.info("worker %s: serving %s", self.name, ", ".join(STREAMS))
         while not self._stopping:
             try:
-                entry = await self._next()
-                if entry is not None:
+                for entry in await self._next():
                     await self._handle(*entry)
             except asyncio.CancelledError:
                 raise
@@ -238,25 +248,37 @@ class StreamWorker:
                 log.exception("worker %s: queue error; retrying", self.name)
                 await asyncio.sleep(1.0)
 
-    async def _next(self) -> tuple[str, dict[bytes, bytes], bool] | None:
-        """(entry id, fields, reclaimed) of the next job, or None after a second of quiet."""
-        _, claimed, _ = await self.client.xautoclaim(
-            STREAM, GROUP, self.name, min_idle_time=self.reclaim_after_ms, start_id="0-0", count=1
+    async def _next(self) -> list[tuple[str, str, dict[bytes, bytes], bool]]:
+        """(stream, entry id, fields, reclaimed) of the next jobs: stale ones of dead workers
+        first, else new ones; empty after a second of quiet."""
+        for stream in STREAMS:
+            _, claimed, _ = await self.client.xautoclaim(
+                stream,
+                GROUP,
+                self.name,
+                min_idle_time=self.reclaim_after_ms,
+                start_id="0-0",
+                count=1,
+            )
+            for entry_id, fields in claimed:
+                if fields:  # a deleted entry comes back empty
+                    return [(stream, _id(entry_id), fields, True)]
+                await self.client.xack(stream, GROUP, entry_id)
+        found = await self.client.xreadgroup(
+            GROUP, self.name, dict.fromkeys(STREAMS, ">"), count=1, block=1000
         )
-        for entry_id, fields in claimed:
-            if fields:  # a deleted entry comes back empty
-                return _id(entry_id), fields, True
-            await self.client.xack(STREAM, GROUP, entry_id)
-        streams = await self.client.xreadgroup(GROUP, self.name, {STREAM: ">"}, count=1, block=1000)
-        for _, entries in streams or []:
-            for entry_id, fields in entries:
-                return _id(entry_id), fields, False
-        return None
+        return [
+            (_id(stream), _id(entry_id), fields, False)
+            for stream, entries in found or []
+            for entry_id, fields in entries
+        ]
 
-    async def _handle(self, entry_id: str, fields: dict[bytes, bytes], reclaimed: bool) -> None:
+    async def _handle(
+        self, stream: str, entry_id: str, fields: dict[bytes, bytes], reclaimed: bool
+    ) -> None:
         job, reply_to = _decode(entry_id, fields)
         if reclaimed:
-            deliveries = await self._deliveries(entry_id)
+            deliveries = await self._deliveries(stream, entry_id)
             log.warning(
                 "worker %s: reclaimed %s job %s (delivery %d)",
                 self.name,
@@ -266,12 +288,12 @@ class StreamWorker:
             )
             if deliveries > MAX_DELIVERIES:
                 log.error("%s job %s failed %d times; dropped", job.kind, job.id, deliveries - 1)
-                await self._finish(entry_id)
+                await self._finish(stream, entry_id)
                 return
         if job.expired:  # a partial transcript nobody waits for any more
-            await self._finish(entry_id)
+            await self._finish(stream, entry_id)
             return
-        keep_fresh = asyncio.create_task(self._keep_fresh(entry_id))
+        keep_fresh = asyncio.create_task(self._keep_fresh(stream, entry_id))
         try:
             reply = await self.handler(job)
         except Exception:
@@ -282,25 +304,25 @@ class StreamWorker:
             keep_fresh.cancel()
         if reply_to:
             await self.bus.publish(reply_to, {"job": job.id, "reply": reply or {}})
-        await self._finish(entry_id)
+        await self._finish(stream, entry_id)
         self.done += 1
 
-    async def _finish(self, entry_id: str) -> None:
-        await self.client.xack(STREAM, GROUP, entry_id)
-        await self.client.xdel(STREAM, entry_id)
+    async def _finish(self, stream: str, entry_id: str) -> None:
+        await self.client.xack(stream, GROUP, entry_id)
+        await self.client.xdel(stream, entry_id)
 
-    async def _deliveries(self, entry_id: str) -> int:
-        pending = await self.client.xpending_range(STREAM, GROUP, entry_id, entry_id, 1)
+    async def _deliveries(self, stream: str, entry_id: str) -> int:
+        pending = await self.client.xpending_range(stream, GROUP, entry_id, entry_id, 1)
         return int(pending[0]["times_delivered"]) if pending else 1
 
-    async def _keep_fresh(self, entry_id: str) -> None:
+    async def _keep_fresh(self, stream: str, entry_id: str) -> None:
         """Reset the job's idle time while it runs, so a long job is not taken from a live
         worker; a killed worker stops doing this and its job goes stale."""
         while True:
             await asyncio.sleep(self.reclaim_after_ms / 3000)
             with contextlib.suppress(Exception):
                 await self.client.xclaim(
-                    STREAM, GROUP, self.name, min_idle_time=0, message_ids=[entry_id], justid=True
+                    stream, GROUP, self.name, min_idle_time=0, message_ids=[entry_id], justid=True
                 )
 
 

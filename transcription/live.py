@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from media.pcm import PcmChunk
 from transcription.engine import PCM_RATE
 
@@ -62,14 +64,15 @@ def rms(pcm: bytes) -> float:
 def quietest_cut(pcm: bytes, search_s: float = 3.0, window_s: float = 0.1) -> int:
     """Byte offset of the middle of the quietest window in the last `search_s` of `pcm`: where
     a segment that grew too long is cut, so that no word is split if it can be helped."""
-    window = int(window_s * PCM_RATE) * 2
-    first = max(0, len(pcm) - int(search_s * PCM_RATE) * 2)
-    best, best_energy = len(pcm), float("inf")
-    for offset in range(first, len(pcm) - window + 1, window // 2):
-        energy = rms(pcm[offset : offset + window])
-        if energy < best_energy:
-            best, best_energy = offset + window // 2, energy
-    return best - best % 2
+    window = int(window_s * PCM_RATE)
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    first = max(0, len(samples) - int(search_s * PCM_RATE))
+    tail = samples[first:]
+    if len(tail) < window:
+        return len(pcm)
+    energy = np.convolve(tail * tail, np.ones(window, dtype=np.float32), mode="valid")
+    quietest = int(np.argmin(energy[:: window // 2])) * (window // 2)
+    return (first + quietest + window // 2) * 2
 
 
 class LiveTranscriber:
@@ -204,7 +207,13 @@ class LiveTranscriber:
             # No pause for a long while: cut at the quietest moment of the last seconds and
             # keep the rest as the start of the next segment.
             self._commit(keep_from=quietest_cut(bytes(self._segment)))
-        elif self._clock - self._last_partial >= self.partial_every_s and not self._partial_busy():
+        elif (
+            self._clock - self._last_partial >= self.partial_every_s
+            and self._clock - self._last_voice < self.pause_s / 2
+            and not self._partial_busy()
+        ):
+            # Not in a pause: a partial pass then would show nothing new and hold up the
+            # final pass of the segment that the pause is about to commit.
             self._last_partial = self._clock
             self._partial = asyncio.create_task(self._run_partial(bytes(self._segment)))
 
