@@ -114,7 +114,8 @@ async def delays(
         return None if reply is None else reply["text"]
 
     async def on_update(position: int, text: str, final: bool) -> None:
-        return None
+        if final:
+            work.prepare(text)  # as web.answers does
 
     async def on_final(answer: AnswerSoFar, at: float) -> None:
         body, pcm = answer_body(

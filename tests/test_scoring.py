@@ -47,6 +47,21 @@ def test_expected_answer_scores_high_and_off_topic_low(local: LocalScorer) -> No
     assert off.score <= 1 and off.rationale == "The answer does not address the question."
 
 
+def test_preparing_during_the_answer_changes_nothing_but_the_time() -> None:
+    """The sentences embedded while the candidate speaks are the ones scoring needs later."""
+    first, rest = GIL.expected_answer.split(". ", 1)
+    cold = LocalScorer().score(SPEC, GIL.expected_answer)
+    scorer = LocalScorer()
+    scorer.prepare(first + ".")
+    cached = len(scorer.embedder._cache)
+    assert cached >= 1
+    scorer.prepare(GIL.expected_answer)
+    assert len(scorer.embedder._cache) > cached
+    assert scorer.score(SPEC, GIL.expected_answer) == cold
+    scorer.prepare("I don't know")  # nothing to embed for a non-answer
+    assert "I don't know" not in scorer.embedder._cache
+
+
 def test_local_scorer_agrees_with_the_human_scores(local: LocalScorer) -> None:
     import scoring
 

@@ -35,7 +35,9 @@ class LiveAnswers:
         if live is None:
             live = LiveTranscriber(
                 self._transcribe,
-                on_update=lambda position, text, final: self._update(interview_id, position, text),
+                on_update=lambda position, text, final: self._update(
+                    interview_id, position, text, final
+                ),
                 on_final=lambda answer, at: self._final(interview_id, answer, at),
             )
             live.start()
@@ -79,7 +81,9 @@ class LiveAnswers:
             )
         return None if reply is None else str(reply.get("text", ""))
 
-    async def _update(self, interview_id: int, position: int, text: str) -> None:
+    async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
+        if final and self.work is not None:
+            self.work.prepare(text)  # a segment is settled: its sentences can be embedded now
         await self.hub.publish_event(
             interview_id,
             "transcript",

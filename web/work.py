@@ -110,6 +110,12 @@ class Work:
             waits.append(loop.run_in_executor(self._scoring, warm))
         await asyncio.gather(*waits)
 
+    def prepare(self, answer_so_far: str) -> None:
+        """Let the scorer get ready for an answer still being given (fire and forget)."""
+        prepare = getattr(self.scorer, "prepare", None)
+        if prepare is not None:
+            self._scoring.submit(prepare, answer_so_far)
+
     async def transcribe(self, pcm: bytes, partial: bool = False) -> str:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
