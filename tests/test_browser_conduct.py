@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy import select
 
 from rooms.db import make_engine, make_sessionmaker
-from rooms.models import Recording
+from rooms.models import Answer, Recording
 from tests.browser import (
     CHROMIUM,
     candidate_page,
@@ -25,8 +26,10 @@ from tests.browser import (
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.rtc import decode_to_pcm, rms
 from tests.seed import seed_interview
+from tests.wer import wer
 
 pytestmark = pytest.mark.browser
+SAID = "A generator yields values lazily, one at a time."
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def server(db: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    wav = speech_wav(tmp_path / "speech.wav", "A generator yields values lazily, one at a time.")
+    wav = speech_wav(tmp_path / "speech.wav", SAID)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
@@ -51,13 +54,11 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         browser.close()
 
 
-def recordings_of(url: str, interview_id: int) -> list[Recording]:
-    async def read() -> list[Recording]:
+def rows_of(url: str, model: type[Recording] | type[Answer], interview_id: int) -> list[Any]:
+    async def read() -> list[Any]:
         engine = make_engine(url)
         async with make_sessionmaker(engine)() as session:
-            rows = await session.scalars(
-                select(Recording).where(Recording.interview_id == interview_id)
-            )
+            rows = await session.scalars(select(model).where(model.interview_id == interview_id))
             found = list(rows)
         await engine.dispose()
         return found
@@ -183,7 +184,7 @@ def test_recruiter_conducts_the_whole_interview(
     recruiter.screenshot(path=str(shots / "results.png"), full_page=True)
 
     # The server's recordings of both people hold the fake microphone's speech.
-    recordings = recordings_of(db, seeded.interview_id)
+    recordings = rows_of(db, Recording, seeded.interview_id)
     assert {r.role for r in recordings} == {"recruiter", "candidate"}
     for role in ("recruiter", "candidate"):
         mine = [r for r in recordings if r.role == role]
@@ -194,3 +195,12 @@ def test_recruiter_conducts_the_whole_interview(
         assert sum(r.duration_s for r in mine) > (5 if role == "candidate" else 2)
         loud = [rms(decode_to_pcm(tmp_path / "var" / "recordings" / r.path)) for r in mine]
         assert max(loud) > 300, (role, loud)
+
+    # What Whisper made of the fake microphone (which repeats SAID over and over), through
+    # Chromium's WebRTC and the server's recorder.
+    first = next(a for a in rows_of(db, Answer, seeded.interview_id) if a.position == 1)
+    repeats = max(1, round(len(first.text.split()) / len(SAID.split())))
+    error = wer(" ".join([SAID] * repeats), first.text)
+    print(f"\nChromium fake microphone, answer 1: WER {error:.2f} against {repeats} x the sentence")
+    print(f"transcript: {first.text}")
+    assert error < 0.6

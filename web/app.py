@@ -89,7 +89,13 @@ def make_work(settings: Settings, sessions: SessionMaker, bus: Bus) -> Work:
     async def publish(interview_id: int, name: str, data: dict[str, object]) -> None:
         await publish_event(bus, interview_id, name, data, roles=["recruiter"])
 
-    return Work(sessions, publish, lambda: make_speech_engine(settings), make_scorer(settings))
+    return Work(
+        sessions,
+        publish,
+        lambda: make_speech_engine(settings),
+        make_scorer(settings),
+        engine_name=settings.transcription_engine,
+    )
 
 
 def make_scorer(settings: Settings) -> Scorer:

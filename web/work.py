@@ -74,11 +74,13 @@ class Work:
         publish: Publish,
         engine_factory: Callable[[], Engine],
         scorer: Scorer,
+        engine_name: str = "",
     ) -> None:
         self.sessions = sessions
         self.publish = publish
         self.engine_factory = engine_factory
         self.scorer = scorer
+        self.engine_name = engine_name  # stored with each answer
         self._engine: Engine | None = None
         self._speech = ThreadPoolExecutor(1, thread_name_prefix="whisper")
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
@@ -159,7 +161,7 @@ class Work:
                 segments,
                 datetime.fromtimestamp(body["started_at"], UTC),
                 datetime.fromtimestamp(at, UTC),
-                self._engine.name if self._engine is not None else "",
+                self._engine.name if self._engine is not None else self.engine_name,
             ),
             interview_id,
             position,
