@@ -27,6 +27,7 @@ from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.rtc import decode_to_pcm, rms
 from tests.seed import seed_interview
 from tests.wer import wer
+from transcription.faster import FasterWhisperEngine
 
 pytestmark = pytest.mark.browser
 SAID = "A generator yields values lazily, one at a time."
@@ -197,10 +198,26 @@ def test_recruiter_conducts_the_whole_interview(
         assert max(loud) > 300, (role, loud)
 
     # What Whisper made of the fake microphone (which repeats SAID over and over), through
-    # Chromium's WebRTC and the server's recorder.
+    # Chromium's WebRTC and the server's recorder. The answer starts and ends anywhere in the
+    # sentence: compare it with the stretch of the repeated sentence that fits it best.
+    # espeak-ng is the hard voice for tiny.en: the clean WAV is the baseline.
     first = next(a for a in rows_of(db, Answer, seeded.interview_id) if a.position == 1)
-    repeats = max(1, round(len(first.text.split()) / len(SAID.split())))
-    error = wer(" ".join([SAID] * repeats), first.text)
-    print(f"\nChromium fake microphone, answer 1: WER {error:.2f} against {repeats} x the sentence")
-    print(f"transcript: {first.text}")
-    assert error < 0.6
+    error = window_wer(SAID, first.text)
+    clean = window_wer(
+        SAID, FasterWhisperEngine().transcribe(decode_to_pcm(tmp_path / "speech.wav"))
+    )
+    print(
+        f"\nanswer 1 through Chromium: WER {error:.2f} (the clean WAV: {clean:.2f}): {first.text}"
+    )
+    assert error <= clean + 0.35
+
+
+def window_wer(sentence: str, heard: str) -> float:
+    """WER of `heard` against the best-matching stretch of `sentence` said over and over."""
+    said = sentence.split() * (len(heard.split()) // len(sentence.split()) + 3)
+    n = len(heard.split())
+    return min(
+        wer(" ".join(said[start : start + length]), heard)
+        for start in range(len(sentence.split()))
+        for length in range(max(1, n - 3), n + 4)
+    )

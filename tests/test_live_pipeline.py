@@ -55,7 +55,8 @@ async def test_the_same_through_redis_and_a_worker_process(
     finally:
         worker.terminate()
         worker.wait(20)
-    assert "transcribing interview" in log.read_text()
+    done = log.read_text()
+    assert "stored the answer to interview" in done and "scored interview" in done
 
 
 async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

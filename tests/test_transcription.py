@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,42 @@ def test_a_segment_that_grew_too_long_is_cut_at_its_quietest_moment() -> None:
     speech[16000 * 2 : 16000 * 2 + 1600] = 0
     assert 9 * 32000 <= quietest_cut(speech.tobytes()) <= len(speech) * 2
     assert quietest_cut(b"\x01\x00" * 100) == 200
+
+
+async def test_a_sender_that_goes_quiet_ends_its_segment_before_the_recruiter_moves_on(
+    whisper, tmp_path: Path
+) -> None:
+    """No trailing silence arrives (the peer stopped sending): the segment is still committed
+    and transcribed at once, so moving on later finds the text ready."""
+    updates: list[tuple[int, str, bool]] = []
+    finals: list[AnswerSoFar] = []
+
+    async def transcribe(pcm: bytes, partial: bool) -> str:
+        return await asyncio.to_thread(whisper.transcribe, pcm, partial)
+
+    async def on_update(position: int, text: str, final: bool) -> None:
+        updates.append((position, text, final))
+
+    async def on_final(answer: AnswerSoFar, at: float) -> None:
+        finals.append(answer)
+
+    live = LiveTranscriber(transcribe, on_update, on_final)
+    live.start()
+    t = time.time() - 30
+    live.boundary(t, 1)
+    audio = speech_pcm(tmp_path, ANSWERS[1])
+    for offset in range(0, len(audio), 640):
+        live.push(PcmChunk(1, "candidate", audio[offset : offset + 640], t))
+        t += 0.02
+    for _ in range(100):
+        if any(final for _, _, final in updates):
+            break
+        await asyncio.sleep(0.05)
+    live.boundary(time.time(), None)
+    for _ in range(100):
+        if finals:
+            break
+        await asyncio.sleep(0.05)
+    await live.stop()
+    assert finals and all(p.text is not None for p in finals[0].pieces)
+    assert wer(ANSWERS[1], finals[0].text) < 0.35

@@ -114,6 +114,7 @@ class LiveTranscriber:
         self._partial: asyncio.Task[None] | None = None
         self._last_partial = 0.0
         self._clock = 0.0  # wall time of the newest audio seen
+        self._last_arrival = 0.0  # monotonic time the newest chunk came in
         self._task: asyncio.Task[None] | None = None
         self._finishing: set[asyncio.Task[None]] = set()
 
@@ -151,11 +152,15 @@ class LiveTranscriber:
                 chunk = None
             try:
                 if chunk is not None:
+                    self._last_arrival = time.monotonic()
                     await self._apply_boundaries(chunk.at)
                     await self._feed(chunk)
                 else:
-                    # No audio (muted, or a pause in the stream): boundaries still take effect.
+                    # No audio (muted, or a pause in the stream): boundaries still take effect,
+                    # and a sender that went quiet ends its segment as a pause would.
                     await self._apply_boundaries(time.time() - self.boundary_grace_s)
+                    if self._segment and time.monotonic() - self._last_arrival >= self.pause_s:
+                        self._commit()
             except asyncio.CancelledError:
                 raise
             except Exception:

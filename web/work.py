@@ -167,6 +167,12 @@ class Work:
             position,
         )
         self.timings.to_transcript.append(time.time() - at)
+        log.info(
+            "stored the answer to interview %s question %s: %d words",
+            interview_id,
+            position,
+            len(text.split()),
+        )
         await self.publish(
             interview_id, "transcript", {"position": position, "text": text, "final": True}
         )
@@ -191,6 +197,13 @@ class Work:
             None,
         )
         self.timings.to_score.append(time.time() - at)
+        log.info(
+            "scored interview %s question %s: %s (%s)",
+            interview_id,
+            position,
+            verdict.score,
+            verdict.scorer,
+        )
         await self.publish(
             interview_id,
             "score",
