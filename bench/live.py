@@ -67,7 +67,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def make_answers(count: int, folder: Path) -> list[tuple[str, QuestionSpec, Path, str]]:
-    """(text, question, wav, voice) for `count` answers of about 10-60 s."""
+    """(text, question, wav, voice) for `count` answers of 10-60 s."""
     questions = [q for bank in bundled_banks() for q in bank.questions]
     rng = random.Random(7)
     rng.shuffle(questions)
@@ -75,12 +75,15 @@ def make_answers(count: int, folder: Path) -> list[tuple[str, QuestionSpec, Path
     for i in range(count):
         q = questions[i]
         text = q.expected_answer
-        if i % 4 == 3:  # some long answers: two expected answers back to back
+        if i % 4 == 3:  # some long answers: more sentences of a second expected answer
             text = f"{text} {questions[i + count].expected_answer}"
         elif i % 4 == 1:  # some short ones: the first two sentences
             text = " ".join(text.split(". ")[:2])
         tool, voice = VOICES[i % len(VOICES)]
         wav = speak(text, tool, voice, folder, f"a{i}")
+        while len(pcm16k(wav)) > 60 * 32000 and ". " in text:  # too long: drop a sentence
+            text = text.rsplit(". ", 1)[0] + "."
+            wav = speak(text, tool, voice, folder, f"a{i}")
         answers.append(
             (text, QuestionSpec(q.text, q.expected_answer, q.key_points), wav, f"{tool}:{voice}")
         )
