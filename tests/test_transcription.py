@@ -165,12 +165,9 @@ async def test_a_sender_that_goes_quiet_ends_its_segment_before_the_recruiter_mo
 
     live = LiveTranscriber(transcribe, on_update, on_final)
     live.start()
-    t = time.time() - 30
-    live.boundary(t, 1)
-    audio = speech_pcm(tmp_path, ANSWERS[1])
-    for offset in range(0, len(audio), 640):
-        live.push(PcmChunk(1, "candidate", audio[offset : offset + 640], t))
-        t += 0.02
+    start = time.time() - 30
+    live.boundary(start, 1)
+    feed(live, speech_pcm(tmp_path, ANSWERS[1]), start)
     for _ in range(100):
         if any(final for _, _, final in updates):
             break
@@ -183,3 +180,52 @@ async def test_a_sender_that_goes_quiet_ends_its_segment_before_the_recruiter_mo
     await live.stop()
     assert finals and all(p.text is not None for p in finals[0].pieces)
     assert wer(ANSWERS[1], finals[0].text) < 0.35
+
+
+async def test_shutting_down_hands_on_the_answer_with_the_audio_not_yet_transcribed(
+    tmp_path: Path,
+) -> None:
+    """A server stopping mid-answer: the answer goes on at once, its segments that are still
+    being transcribed travelling as audio, instead of being lost."""
+    started = asyncio.Event()
+    finals: list[AnswerSoFar] = []
+
+    async def slow(pcm: bytes, partial: bool) -> str:
+        if not partial:
+            started.set()
+        await asyncio.sleep(60)  # a busy worker
+        return "never"
+
+    async def on_update(position: int, text: str, final: bool) -> None:
+        return None
+
+    async def on_final(answer: AnswerSoFar, at: float) -> None:
+        finals.append(answer)
+
+    live = LiveTranscriber(slow, on_update, on_final)
+    live.start()
+    start = time.time() - 20
+    live.boundary(start, 1)
+    audio = speech_pcm(tmp_path, ANSWERS[0]) + b"\x00\x00" * 16000
+    feed(live, audio, start)
+    await asyncio.wait_for(started.wait(), 10)  # a segment committed, being transcribed
+    live.boundary(time.time(), None)
+    live.hurry()
+    for _ in range(40):
+        if finals:
+            break
+        await asyncio.sleep(0.05)
+    await live.stop()
+    assert finals, "the answer was not handed on within 2 s"
+    pieces = finals[0].pieces
+    assert pieces and all(p.text is None and p.pcm for p in pieces)
+    assert sum(len(p.pcm) for p in pieces) > len(audio) // 2
+
+
+def feed(live: LiveTranscriber, audio: bytes, start: float) -> float:
+    """Queue `audio` as the 20 ms chunks the recorder hands on, stamped from `start`; the
+    time after its end."""
+    for offset in range(0, len(audio), 640):
+        live.push(PcmChunk(1, "candidate", audio[offset : offset + 640], start))
+        start += 0.02
+    return start

@@ -26,12 +26,14 @@ from tests.seed import _seed
 from tests.wer import wer
 from transcription.jobs import (
     ANSWER_STREAM,
+    FAILED_STREAM,
     GROUP,
     LIVE_STREAM,
     MAX_DELIVERIES,
     Job,
     RedisJobs,
     StreamWorker,
+    requeue_failed,
 )
 from web.work import answer_body
 
@@ -167,9 +169,10 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
         await client.aclose()
 
 
-def test_the_worker_command_needs_redis(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["worker", "requeue-failed-jobs"])
+def test_the_queue_commands_need_redis(tmp_path: Path, command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "web.cli", "worker"],
+        [sys.executable, "-m", "web.cli", command],
         env={**os.environ, "REDIS_URL": "", "DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
@@ -200,15 +203,18 @@ async def test_the_queue_replies_drops_stale_partials_and_gives_up_on_a_failing_
     bus = RedisBus(client)
     calls: list[str] = []
 
+    database_down = True
+
     async def handler(job: Job) -> dict[str, Any] | None:
         calls.append(job.kind)
-        if job.kind == "boom":
-            raise RuntimeError("this job always fails")
+        if job.kind == "boom" or (job.kind == "answer" and database_down):
+            raise RuntimeError("this job fails")
         return {"echo": job.body["n"], "bytes": len(job.pcm)}
 
     jobs = RedisJobs(client, bus)
     await jobs.start()
     worker = StreamWorker(client, bus, handler, name="t", reclaim_after_s=0.3)
+    await client.delete(FAILED_STREAM)
     worker.start()
     try:
         reply = await jobs.submit("transcribe", {"n": 7}, b"\x01\x02" * 10, reply_within=10)
@@ -224,6 +230,31 @@ async def test_the_queue_replies_drops_stale_partials_and_gives_up_on_a_failing_
         assert calls.count("boom") == MAX_DELIVERIES  # then given up, not retried forever
         assert await client.xlen(LIVE_STREAM) == 0
         assert (await client.xpending(LIVE_STREAM, GROUP))["pending"] == 0
+        assert await client.xlen(FAILED_STREAM) == 0  # a live job is not worth keeping
+
+        # An answer job that keeps failing is kept aside, and put back once the cause is gone.
+        await jobs.submit("answer", {"n": 3}, b"\x05" * 8)
+        for _ in range(100):
+            if await client.xlen(FAILED_STREAM):
+                break
+            await asyncio.sleep(0.1)
+        assert calls.count("answer") == MAX_DELIVERIES
+        [(_, kept)] = await client.xrange(FAILED_STREAM)
+        assert kept[b"why"] == b"answer job failed 3 times" and kept[b"pcm"] == b"\x05" * 8
+        assert await client.xlen(ANSWER_STREAM) == 0
+        database_down = False
+        assert await requeue_failed(client) == 1
+        for _ in range(50):
+            if calls.count("answer") > MAX_DELIVERIES and await client.xlen(ANSWER_STREAM) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert calls.count("answer") == MAX_DELIVERIES + 1
+        assert await client.xlen(FAILED_STREAM) == 0 and await client.xlen(ANSWER_STREAM) == 0
+
+        # Redis restarted empty: the worker recreates the streams and goes on.
+        await client.flushdb()
+        reply = await jobs.submit("transcribe", {"n": 9}, b"", reply_within=15)
+        assert reply == {"echo": 9, "bytes": 0}
     finally:
         await worker.stop()
         await jobs.stop()

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LIVE_STREAM = "p2pi:jobs:live"
 ANSWER_STREAM = "p2pi:jobs:answers"
 STREAMS = (LIVE_STREAM, ANSWER_STREAM)
+FAILED_STREAM = "p2pi:jobs:failed"
 LIVE_STREAM_LEN = 1_000
 GROUP = "workers"
 MAX_DELIVERIES = 3
@@ -236,17 +237,44 @@ class StreamWorker:
                 await self._task
 
     async def run(self) -> None:
-        await ensure_group(self.client)
         log.info("worker %s: serving %s", self.name, ", ".join(STREAMS))
+        group_ready = False
         while not self._stopping:
             try:
-                for entry in await self._next():
-                    await self._handle(*entry)
+                if not group_ready:
+                    await ensure_group(self.client)
+                    group_ready = True
+                await self._run_batch(await self._next())
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                if str(exc).startswith("NOGROUP"):
+                    # Redis lost its data (a restart without persistence): start over.
+                    log.warning("worker %s: the job streams are gone; recreating them", self.name)
+                    group_ready = False
+                else:
+                    log.exception("worker %s: queue error; retrying", self.name)
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("worker %s: queue error; retrying", self.name)
                 await asyncio.sleep(1.0)
+
+    async def _run_batch(self, batch: list[tuple[str, str, dict[bytes, bytes], bool]]) -> None:
+        """Handle the jobs taken, one after the other; all of them are kept fresh from the
+        moment they are taken, so one waiting its turn is not taken by another worker."""
+        fresh = {
+            entry_id: asyncio.create_task(self._keep_fresh(stream, entry_id))
+            for stream, entry_id, _, _ in batch
+        }
+        try:
+            for stream, entry_id, fields, reclaimed in batch:
+                try:
+                    await self._handle(stream, entry_id, fields, reclaimed)
+                finally:
+                    fresh.pop(entry_id).cancel()
+        finally:
+            for task in fresh.values():
+                task.cancel()
 
     async def _next(self) -> list[tuple[str, str, dict[bytes, bytes], bool]]:
         """(stream, entry id, fields, reclaimed) of the next jobs: stale ones of dead workers
@@ -276,7 +304,11 @@ class StreamWorker:
     async def _handle(
         self, stream: str, entry_id: str, fields: dict[bytes, bytes], reclaimed: bool
     ) -> None:
-        job, reply_to = _decode(entry_id, fields)
+        try:
+            job, reply_to = _decode(entry_id, fields)
+        except (ValueError, UnicodeDecodeError) as exc:
+            await self._give_up(stream, entry_id, fields, f"unreadable job: {exc}")
+            return
         if reclaimed:
             deliveries = await self._deliveries(stream, entry_id)
             log.warning(
@@ -287,25 +319,36 @@ class StreamWorker:
                 deliveries,
             )
             if deliveries > MAX_DELIVERIES:
-                log.error("%s job %s failed %d times; dropped", job.kind, job.id, deliveries - 1)
-                await self._finish(stream, entry_id)
+                await self._give_up(
+                    stream, entry_id, fields, f"{job.kind} job failed {deliveries - 1} times"
+                )
                 return
-        if job.expired:  # a partial transcript nobody waits for any more
+        if job.expired:  # a transcript nobody waits for any more
             await self._finish(stream, entry_id)
             return
-        keep_fresh = asyncio.create_task(self._keep_fresh(stream, entry_id))
         try:
             reply = await self.handler(job)
         except Exception:
             # Left pending: another delivery is tried after `reclaim_after_s`.
             log.exception("worker %s: %s job %s failed", self.name, job.kind, job.id)
             return
-        finally:
-            keep_fresh.cancel()
         if reply_to:
             await self.bus.publish(reply_to, {"job": job.id, "reply": reply or {}})
         await self._finish(stream, entry_id)
         self.done += 1
+
+    async def _give_up(
+        self, stream: str, entry_id: str, fields: dict[bytes, bytes], why: str
+    ) -> None:
+        """Stop retrying a job. An answer is kept in the failed stream, to be put back with
+        `p2p-interview requeue-failed-jobs` once the cause (a database outage, say) is gone."""
+        if stream == ANSWER_STREAM:
+            log.error("%s; kept in %s", why, FAILED_STREAM)
+            kept = {**fields, b"stream": stream.encode(), b"why": why.encode()}
+            await self.client.xadd(FAILED_STREAM, kept)  # type: ignore[arg-type]
+        else:
+            log.error("%s; dropped", why)
+        await self._finish(stream, entry_id)
 
     async def _finish(self, stream: str, entry_id: str) -> None:
         await self.client.xack(stream, GROUP, entry_id)
@@ -324,6 +367,18 @@ class StreamWorker:
                 await self.client.xclaim(
                     stream, GROUP, self.name, min_idle_time=0, message_ids=[entry_id], justid=True
                 )
+
+
+async def requeue_failed(client: aioredis.Redis) -> int:
+    """Put the answer jobs that were given up on back in their stream; how many."""
+    moved = 0
+    for entry_id, fields in await client.xrange(FAILED_STREAM):
+        stream = fields.pop(b"stream", ANSWER_STREAM.encode())
+        fields.pop(b"why", None)
+        await client.xadd(_id(stream), fields)
+        await client.xdel(FAILED_STREAM, entry_id)
+        moved += 1
+    return moved
 
 
 def _id(entry_id: bytes | str) -> str:

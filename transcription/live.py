@@ -117,6 +117,7 @@ class LiveTranscriber:
         self._last_arrival = 0.0  # monotonic time the newest chunk came in
         self._task: asyncio.Task[None] | None = None
         self._finishing: set[asyncio.Task[None]] = set()
+        self._handing_on: list[AnswerSoFar] = []
 
     @property
     def idle(self) -> bool:
@@ -135,6 +136,15 @@ class LiveTranscriber:
             self._partial.cancel()
         for task in list(self._finishing):
             task.cancel()
+
+    def hurry(self) -> None:
+        """Shutting down: hand answers on without waiting for segments being transcribed
+        (their audio goes with the answer) or for the boundary grace."""
+        self.finish_wait_s = 0.0
+        self.boundary_grace_s = 0.0
+        for answer in self._handing_on:
+            for task in list(answer.pending):
+                task.cancel()
 
     def push(self, chunk: PcmChunk) -> None:
         self.queue.put_nowait(chunk)
@@ -181,12 +191,17 @@ class LiveTranscriber:
     async def _finish(self, answer: AnswerSoFar, at: float) -> None:
         """Segments being transcribed are nearly done (they are first in line): wait for them,
         rather than transcribing them twice; the rest travels as audio."""
-        if answer.pending:
-            await asyncio.wait(answer.pending, timeout=self.finish_wait_s)
+        self._handing_on.append(answer)
         try:
+            if answer.pending:
+                await asyncio.wait(answer.pending, timeout=self.finish_wait_s)
+                for late in list(answer.pending):  # its audio goes with the answer instead
+                    late.cancel()
             await self.on_final(answer, at)
         except Exception:
             log.exception("handing on the answer to question %s failed", answer.position)
+        finally:
+            self._handing_on.remove(answer)
 
     async def _feed(self, chunk: PcmChunk) -> None:
         duration = len(chunk.samples) / BYTES_PER_S
@@ -240,6 +255,7 @@ class LiveTranscriber:
         answer, and start its transcription when `transcribe`."""
         if not self._segment or self.answer is None:
             self._segment.clear()
+            self._preroll = []  # quiet from before a boundary does not start the next answer
             return
         pcm = bytes(self._segment)
         start = self._segment_start

@@ -67,7 +67,17 @@ class LiveAnswers:
                 await asyncio.sleep(0.1)
             await live.stop()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Shutting down: what each candidate said so far is handed on as their answer (with
+        the audio of segments not transcribed yet), rather than lost."""
+        now = time.time()
+        for live in self._live.values():
+            live.boundary(now, None)
+            live.hurry()
+        for _ in range(int(drain_s / 0.05)):
+            if all(live.idle for live in self._live.values()):
+                break
+            await asyncio.sleep(0.05)
         for interview_id in list(self._live):
             await self._live.pop(interview_id).stop()
 
@@ -76,9 +86,10 @@ class LiveAnswers:
             body = {"partial": True, "deadline": time.time() + PARTIAL_REPLY_S}
             reply = await self.jobs.submit("transcribe", body, pcm, reply_within=PARTIAL_REPLY_S)
         else:
-            reply = await self.jobs.submit(
-                "transcribe", {"partial": False}, pcm, reply_within=SEGMENT_REPLY_S
-            )
+            # Past the deadline the answer job transcribes the segment itself: a worker that
+            # is that far behind skips it rather than doing the work twice.
+            body = {"partial": False, "deadline": time.time() + SEGMENT_REPLY_S}
+            reply = await self.jobs.submit("transcribe", body, pcm, reply_within=SEGMENT_REPLY_S)
         return None if reply is None else str(reply.get("text", ""))
 
     async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:

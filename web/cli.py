@@ -52,6 +52,18 @@ def serve(settings: Settings) -> None:
     web.run_app(app, host=settings.host, port=settings.port, access_log=None)
 
 
+async def _requeue(url: str) -> int:
+    import redis.asyncio as aioredis
+
+    from transcription.jobs import requeue_failed
+
+    client = aioredis.from_url(url)
+    try:
+        return await requeue_failed(client)
+    finally:
+        await client.aclose()
+
+
 async def run_worker(settings: Settings, name: str | None) -> None:
     """Serve speech jobs from the Redis stream until SIGTERM or SIGINT (the running job is
     finished first; a job of a worker that dies is taken over by another after
@@ -99,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--migrate", action="store_true", help="migrate before serving")
     work = commands.add_parser("worker", help="run speech jobs from the Redis queue (REDIS_URL)")
     work.add_argument("--name", help="consumer name in the group (default: host-pid)")
+    commands.add_parser(
+        "requeue-failed-jobs", help="put answer jobs that failed 3 times back in the queue"
+    )
     commands.add_parser("migrate", help="create or upgrade the database, load the bank")
     create = commands.add_parser("create-recruiter", help="create a recruiter account")
     create.add_argument("email")
@@ -147,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         asyncio.run(run_worker(settings, args.name))
+    elif args.command == "requeue-failed-jobs":
+        if not settings.redis_url:
+            print("error: failed jobs are kept only in Redis: set REDIS_URL", file=sys.stderr)
+            return 2
+        print(f"requeued {asyncio.run(_requeue(settings.redis_url))} answer jobs")
     elif args.command == "migrate":
         migrate(settings)
     elif args.command == "create-recruiter":

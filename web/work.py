@@ -9,6 +9,7 @@ an upsert keyed by interview and question, so a second run stores the same answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -116,7 +117,8 @@ class Work:
         """Let the scorer get ready for an answer still being given (fire and forget)."""
         prepare = getattr(self.scorer, "prepare", None)
         if prepare is not None:
-            self._scoring.submit(prepare, answer_so_far)
+            with contextlib.suppress(RuntimeError):  # closed: shutting down
+                self._scoring.submit(prepare, answer_so_far)
 
     async def transcribe(self, pcm: bytes, partial: bool = False) -> str:
         loop = asyncio.get_running_loop()
