@@ -31,6 +31,8 @@ SPOKEN = FIRST.expected_answer  # a strong answer to question 1, read out by esp
 async def test_partial_text_while_speaking_and_a_score_after_moving_on(
     client, make_client, mailbox: Mailbox, settings, tmp_path: Path
 ) -> None:
+    health = await (await client.get("/healthz")).json()
+    assert health == {"ok": True, "jobs": {"queue": "in-process", "running": 0}}
     await speak_an_answer(client, make_client, mailbox, settings, tmp_path)
     print(f"pipeline timings: {client.app[LIVE].work.timings}")
 
@@ -49,6 +51,19 @@ async def test_the_same_through_redis_and_a_worker_process(
     )
     try:
         await wait_for_line(log, "worker w1 ready", worker)
+        for _ in range(30):  # the worker polls the streams every second
+            health = await (await node.get("/healthz")).json()
+            if health["jobs"]["workers"] == 1:
+                break
+            await asyncio.sleep(0.2)
+        assert health == {
+            "ok": True,
+            "jobs": {
+                "queue": "redis",
+                "waiting": {"live": 0, "answers": 0, "failed answers": 0},
+                "workers": 1,
+            },
+        }
         await speak_an_answer(
             node, lambda: aiohttp_client(node.server), mailbox, settings, tmp_path
         )
@@ -57,6 +72,8 @@ async def test_the_same_through_redis_and_a_worker_process(
         worker.wait(20)
     done = log.read_text()
     assert "stored the answer to interview" in done and "scored interview" in done
+    # A worker that stopped is no longer counted.
+    assert (await (await node.get("/healthz")).json())["jobs"]["workers"] == 0
 
 
 async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ LIVE_STREAM = "p2pi:jobs:live"
 ANSWER_STREAM = "p2pi:jobs:answers"
 STREAMS = (LIVE_STREAM, ANSWER_STREAM)
 FAILED_STREAM = "p2pi:jobs:failed"
+WORKERS = "p2pi:jobs:workers"  # sorted set: worker name -> when it was last seen alive
 LIVE_STREAM_LEN = 1_000
 GROUP = "workers"
 MAX_DELIVERIES = 3
@@ -81,6 +82,10 @@ class JobQueue(Protocol):
         """True when no job submitted here is still running in this process."""
         ...
 
+    async def status(self) -> dict[str, Any]:
+        """For operators (/healthz): where jobs run and how many wait."""
+        ...
+
 
 class LocalJobs:
     """One node: jobs run in this process, by `handler`, in the order they came."""
@@ -98,6 +103,9 @@ class LocalJobs:
 
     def idle(self) -> bool:
         return not self._running
+
+    async def status(self) -> dict[str, Any]:
+        return {"queue": "in-process", "running": len(self._running)}
 
     async def submit(
         self,
@@ -149,6 +157,16 @@ class RedisJobs:
 
     def idle(self) -> bool:
         return not self._waiting
+
+    async def status(self) -> dict[str, Any]:
+        """Jobs waiting per stream, and the workers seen polling in the last 5 seconds."""
+        waiting = {
+            "live": int(await self.client.xlen(LIVE_STREAM)),
+            "answers": int(await self.client.xlen(ANSWER_STREAM)),
+            "failed answers": int(await self.client.xlen(FAILED_STREAM)),
+        }
+        workers = await self.client.zcount(WORKERS, time.time() - 5, "+inf")
+        return {"queue": "redis", "waiting": waiting, "workers": int(workers)}
 
     async def submit(
         self,
@@ -224,10 +242,12 @@ class StreamWorker:
         self.reclaim_after_ms = int(reclaim_after_s * 1000)
         self.done = 0
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="stream-worker")
+        self._beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
 
     async def stop(self) -> None:
         """Finish the running job, then stop."""
@@ -235,6 +255,19 @@ class StreamWorker:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(Exception):
+                await self.client.zrem(WORKERS, self.name)
+
+    async def _heartbeat(self) -> None:
+        """Say every second that this worker is alive (for /healthz); forget long-dead ones."""
+        while True:
+            with contextlib.suppress(Exception):
+                now = time.time()
+                await self.client.zadd(WORKERS, {self.name: now})
+                await self.client.zremrangebyscore(WORKERS, "-inf", now - 3600)
+            await asyncio.sleep(1.0)
 
     async def run(self) -> None:
         log.info("worker %s: serving %s", self.name, ", ".join(STREAMS))

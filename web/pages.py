@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from rooms.errors import NotFound
-from web.keys import SETTINGS
+from web.keys import LIVE, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -29,7 +29,14 @@ async def privacy(request: web.Request) -> dict[str, object]:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+    """Liveness for load balancers, and the speech queue for operators: with Redis, how many
+    jobs wait and how many workers are taking them (0 workers: nothing gets transcribed)."""
+    try:
+        jobs = await request.app[LIVE].jobs.status()
+    except Exception as exc:  # Redis unreachable: this node cannot do its work
+        log.warning("health check: the job queue is unreachable: %s", exc)
+        return web.json_response({"ok": False, "jobs": {"error": str(exc)}}, status=503)
+    return web.json_response({"ok": True, "jobs": jobs})
 
 
 def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
