@@ -10,18 +10,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from rooms.bank import bundled_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Answer, Score
+from signaling.bus import RedisBus
 from tests.conftest import Mailbox, with_redis
 from tests.rtc import SpeakingPeer, espeak, wav_seconds
 from tests.test_candidate_and_presence import next_of
 from tests.test_recording import in_call
 from tests.test_workers import start_worker, wait_for_line
 from tests.wer import wer
+from transcription.jobs import Job, StreamWorker
 from web.app import create_app
+from web.conduct import NO_WORKER
 from web.keys import LIVE
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
@@ -145,3 +149,37 @@ async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_p
     assert stored is not None and stored.score == score["score"] and stored.scorer == "local"
     assert score["rationale"] and isinstance(score["covered"], list)
     assert score["score"] >= 5, score  # it is the expected answer, after all
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_recruiter_is_told_when_no_worker_takes_the_jobs(
+    aiohttp_client, mailbox: Mailbox, settings, redis_url: str
+) -> None:
+    node = await aiohttp_client(create_app(replace(with_redis(settings), inline_worker=False)))
+    interview_id, _, token, _, _ = await in_call(
+        node, lambda: aiohttp_client(node.server), mailbox, "alone@example.com"
+    )
+    response = await node.post(
+        f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert (await response.json())["assistant"] == {"ok": False, "message": NO_WORKER}
+
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+
+    async def nothing(job: Job) -> None:
+        return None
+
+    worker = StreamWorker(client, bus, nothing, name="late")
+    worker.start()
+    try:
+        for _ in range(25):
+            view = await (await node.get(f"/api/interviews/{interview_id}/stage")).json()
+            if view["assistant"]["ok"]:
+                break
+            await asyncio.sleep(0.2)
+        assert view["assistant"] == {"ok": True, "message": ""}
+    finally:
+        await worker.stop()
+        await bus.close()
+        await client.aclose()

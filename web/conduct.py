@@ -66,6 +66,29 @@ def candidate_view(interview: Interview) -> dict[str, Any]:
     return {"state": interview.state, "question": question.for_candidate() if question else None}
 
 
+NO_WORKER = (
+    "The AI assistant is paused: no transcription worker is running. Answers are recorded and "
+    "wait in the queue; they are transcribed and scored as soon as a worker starts "
+    "(an administrator runs `p2p-interview worker`)."
+)
+QUEUE_DOWN = (
+    "The AI assistant cannot be reached (its job queue is down). Answers are still recorded; "
+    "tell your administrator."
+)
+
+
+async def assistant_state(request: web.Request) -> dict[str, Any]:
+    """Whether live transcription and scoring can run now, with a message for the recruiter
+    when they cannot (with Redis, nothing runs without a worker)."""
+    try:
+        status = await request.app[LIVE].jobs.status()
+    except Exception:
+        return {"ok": False, "message": QUEUE_DOWN}
+    if status.get("queue") == "redis" and status.get("workers") == 0:
+        return {"ok": False, "message": NO_WORKER}
+    return {"ok": True, "message": ""}
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -97,6 +120,8 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
+    if view["state"] in {"technical", "finishing"}:
+        view["assistant"] = await assistant_state(request)
     if event is not None:
         # The live transcript starts the next answer exactly when the question changed.
         position = event.data.get("position") if event.kind == "question" else None

@@ -93,7 +93,7 @@ export class StagePanel {
       technical: () => this.technical(view),
       finishing: () => this.finishing(),
     };
-    this.root.replaceChildren(...(parts[view.state] ? parts[view.state]() : []));
+    this.root.replaceChildren(...(parts[view.state] ? parts[view.state]() : []).filter(Boolean));
     this.dispatchState(view);
   }
 
@@ -143,6 +143,7 @@ export class StagePanel {
         el("h3", {}, "Key points"),
         el("ul", { class: "key-points" }, q.key_points.map((point) => el("li", {}, point))),
       ),
+      this.assistantNotice(view),
       el("section", { class: "live-answer panel", "aria-labelledby": "transcript-title" },
         el("h3", { id: "transcript-title" }, "Candidate's answer (live transcript)"),
         el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || "Listening…"),
@@ -157,9 +158,16 @@ export class StagePanel {
     ];
   }
 
+  // Shown when transcription and scoring cannot run now (no worker, queue down).
+  assistantNotice(view) {
+    if (!view.assistant || view.assistant.ok) return null;
+    return el("p", { class: "alert", id: "assistant-notice", role: "status" }, view.assistant.message);
+  }
+
   finishing() {
     return [
       el("h1", {}, "Finish interview"),
+      this.assistantNotice(this.view),
       el("p", {}, "Answer the candidate's questions, talk about the company, and summarize the meeting."),
       el("p", { class: "muted" }, "To finish completely, click the red phone icon."),
       this.scoreList(this.view, null),
