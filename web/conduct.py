@@ -68,8 +68,8 @@ def candidate_view(interview: Interview) -> dict[str, Any]:
 
 NO_WORKER = (
     "The AI assistant is paused: no transcription worker is running. Answers are recorded and "
-    "wait in the queue; they are transcribed and scored as soon as a worker starts "
-    "(an administrator runs `p2p-interview worker`)."
+    "wait in the queue; they are transcribed and scored as soon as a worker starts. "
+    "Tell your administrator."
 )
 QUEUE_DOWN = (
     "The AI assistant cannot be reached (its job queue is down). Answers are still recorded; "
