@@ -33,6 +33,7 @@ from tests.wer import wer  # noqa: E402
 from transcription.faster import FasterWhisperEngine  # noqa: E402
 from transcription.jobs import LocalJobs  # noqa: E402
 from transcription.live import AnswerSoFar, LiveTranscriber  # noqa: E402
+from web.answers import PARTIAL_REPLY_S, SEGMENT_REPLY_S  # noqa: E402
 from web.work import Work, answer_body  # noqa: E402
 
 VOICES = [
@@ -98,6 +99,77 @@ def real_time_factor(engine: FasterWhisperEngine, samples: list[bytes]) -> float
     return (time.perf_counter() - started) / audio
 
 
+def pipeline(engine: FasterWhisperEngine, scorer: LocalScorer):  # type: ignore[no-untyped-def]
+    """The service's own job path (web.work.Work behind LocalJobs, with the deadlines of
+    web.answers), without the database writes."""
+    work = Work(None, None, lambda: engine, scorer)  # type: ignore[arg-type]
+    jobs = LocalJobs(work)
+
+    async def transcribe(pcm: bytes, partial: bool) -> str | None:
+        wait = PARTIAL_REPLY_S if partial else SEGMENT_REPLY_S
+        body = {"partial": partial, "deadline": time.time() + wait}
+        reply = await jobs.submit("transcribe", body, pcm, reply_within=wait)
+        return None if reply is None else reply["text"]
+
+    return work, transcribe
+
+
+async def concurrent(engine: FasterWhisperEngine, scorer: LocalScorer, answers, gap: float):  # type: ignore[no-untyped-def]
+    """len(answers) candidates answering at the same time, in real time, on one process;
+    (score delays after moving on, partial updates per candidate per minute of speech)."""
+    work, transcribe = pipeline(engine, scorer)
+    to_score: list[float] = []
+    partials = 0
+
+    async def one(index: int, spec: QuestionSpec, wav: Path) -> None:
+        nonlocal partials
+        done = asyncio.Event()
+        moved = 0.0
+
+        async def on_update(position: int, text: str, final: bool) -> None:
+            nonlocal partials
+            if final:
+                work.prepare(text)
+            else:
+                partials += 1
+
+        async def on_final(answer: AnswerSoFar, at: float) -> None:
+            body, pcm = answer_body(
+                index,
+                answer.position,
+                answer.started_at,
+                at,
+                [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
+            )
+            text, _ = await work.answer_text(body, pcm)
+            await work.score(spec, text)
+            to_score.append(time.perf_counter() - moved)
+            done.set()
+
+        live = LiveTranscriber(transcribe, on_update, on_final)
+        live.start()
+        clock = time.time()
+        live.boundary(clock, 1)
+        audio = pcm16k(wav) + b"\x00\x00" * int(16000 * gap)
+        started = time.perf_counter()
+        for offset in range(0, len(audio), 640):
+            chunk = audio[offset : offset + 640]
+            live.push(PcmChunk(index, "candidate", chunk, clock))
+            clock += len(chunk) / 32000
+            # Real time, without drift: sleep until this chunk's due time.
+            await asyncio.sleep(max(0.0, (offset + 640) / 32000 - (time.perf_counter() - started)))
+        moved = time.perf_counter()
+        live.boundary(clock, None)
+        live.push(PcmChunk(index, "candidate", b"\x00\x00" * 320, clock))
+        await asyncio.wait_for(done.wait(), 120)
+        await live.stop()
+
+    await asyncio.gather(*(one(i, a[1], a[2]) for i, a in enumerate(answers, start=1)))
+    work.close()
+    minutes = sum(len(pcm16k(a[2])) for a in answers) / 32000 / 60
+    return to_score, partials / minutes
+
+
 async def delays(
     engine: FasterWhisperEngine, scorer: LocalScorer, answers, speed: float, gap: float
 ):  # type: ignore[no-untyped-def]
@@ -108,13 +180,7 @@ async def delays(
     done = asyncio.Event()
     moved: dict[int, float] = {}
 
-    # The service's own job path (web.work.Work behind LocalJobs), without the database writes.
-    work = Work(None, None, lambda: engine, scorer)  # type: ignore[arg-type]
-    jobs = LocalJobs(work)
-
-    async def transcribe(pcm: bytes, partial: bool) -> str | None:
-        reply = await jobs.submit("transcribe", {"partial": partial}, pcm, reply_within=20)
-        return None if reply is None else reply["text"]
+    work, transcribe = pipeline(engine, scorer)
 
     async def on_update(position: int, text: str, final: bool) -> None:
         if final:
@@ -198,6 +264,11 @@ def main() -> None:
     parser.add_argument(
         "--gap", type=float, default=1.0, help="seconds from an answer's end to moving on"
     )
+    parser.add_argument(
+        "--concurrent",
+        default="",
+        help="comma-separated numbers of candidates answering at once, in real time (e.g. 1,2,4)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -212,6 +283,15 @@ def main() -> None:
             delays(engine, scorer, answers, args.speed, args.gap)
         )
         live_wer = [wer(a[0], t) for a, t in zip(answers, texts, strict=True)]
+        for streams in [int(n) for n in args.concurrent.split(",") if n]:
+            together = answers[:streams]
+            to_score_n, partial_rate = asyncio.run(concurrent(engine, scorer, together, args.gap))
+            print(
+                f"{streams} candidates answering at once (real time, one process): score after "
+                f"moving on p50 {percentile(to_score_n, 50):.2f} s, "
+                f"max {max(to_score_n):.2f} s; {partial_rate:.0f} partial updates "
+                f"per minute of speech"
+            )
         sent = answers[: args.webrtc]
         received = asyncio.run(through_webrtc(sent, folder)) if args.webrtc else []
         print(
