@@ -260,3 +260,44 @@ async def test_the_queue_replies_drops_stale_partials_and_gives_up_on_a_failing_
         await jobs.stop()
         await bus.close()
         await client.aclose()
+
+
+async def test_a_stale_job_behind_many_running_ones_is_found(redis_url: str) -> None:
+    """XAUTOCLAIM looks at 10 pending entries per call: the worker walks the pending list, so a
+    dead worker's job queued behind eleven that are still running is still taken over."""
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    for n in range(12):
+        await jobs.submit("answer", {"n": n})
+    taken = await client.xreadgroup(GROUP, "busy", {ANSWER_STREAM: ">"}, count=12)
+    ids = [entry_id for entry_id, _ in taken[0][1]]
+
+    async def keep_running() -> None:  # a live worker refreshing its first eleven jobs
+        while True:
+            await client.xclaim(
+                ANSWER_STREAM, GROUP, "busy", min_idle_time=0, message_ids=ids[:11], justid=True
+            )
+            await asyncio.sleep(0.1)
+
+    handled: list[int] = []
+
+    async def handler(job: Job) -> None:
+        handled.append(job.body["n"])
+
+    refresher = asyncio.create_task(keep_running())
+    worker = StreamWorker(client, bus, handler, name="rescuer", reclaim_after_s=0.5)
+    worker.start()
+    try:
+        for _ in range(60):
+            if handled:
+                break
+            await asyncio.sleep(0.1)
+        assert handled == [11]
+    finally:
+        refresher.cancel()
+        await worker.stop()
+        await jobs.stop()
+        await bus.close()
+        await client.aclose()

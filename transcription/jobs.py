@@ -244,6 +244,7 @@ class StreamWorker:
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
+        self._cursors: dict[str, str] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="stream-worker")
@@ -313,14 +314,17 @@ class StreamWorker:
         """(stream, entry id, fields, reclaimed) of the next jobs: stale ones of dead workers
         first, else new ones; empty after a second of quiet."""
         for stream in STREAMS:
-            _, claimed, _ = await self.client.xautoclaim(
+            # Each call looks at a few pending entries from the cursor on: walk the whole
+            # pending list over successive calls, so a stale job behind busy ones is found.
+            cursor, claimed, _ = await self.client.xautoclaim(
                 stream,
                 GROUP,
                 self.name,
                 min_idle_time=self.reclaim_after_ms,
-                start_id="0-0",
+                start_id=self._cursors.get(stream, "0-0"),
                 count=1,
             )
+            self._cursors[stream] = _id(cursor)
             for entry_id, fields in claimed:
                 if fields:  # a deleted entry comes back empty
                     return [(stream, _id(entry_id), fields, True)]
