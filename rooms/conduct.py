@@ -220,6 +220,34 @@ async def question_spec(session: AsyncSession, interview_id: int, position: int)
     )
 
 
+async def mark_answer_pending(
+    session: AsyncSession,
+    interview_id: int,
+    position: int,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+) -> None:
+    """The recruiter moved on: the answer exists, its transcript is on the way (an empty
+    `engine` marks it pending until `save_answer` fills it). An answer already stored stays."""
+    exists = await session.scalar(
+        select(Answer.id).where(Answer.interview_id == interview_id, Answer.position == position)
+    )
+    if exists is None:
+        session.add(
+            Answer(
+                interview_id=interview_id,
+                position=position,
+                text="",
+                segments=[],
+                engine="",
+                started_at=started_at,
+                ended_at=ended_at,
+                updated_at=utcnow(),
+            )
+        )
+        await session.flush()
+
+
 async def save_answer(
     session: AsyncSession,
     interview_id: int,

@@ -74,6 +74,8 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
                 "expected_answer": q.expected_answer,
                 "key_points": list(q.key_points),
                 "asked": answer is not None or score is not None,
+                # Moved on from, transcript not stored yet (queued, or being transcribed).
+                "pending": answer is not None and not answer.engine,
                 "transcript": answer.text if answer else "",
                 "segments": answer.segments if answer else [],
                 "answer_started_at": answer.started_at.isoformat()

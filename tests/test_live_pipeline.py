@@ -163,6 +163,24 @@ async def test_the_recruiter_is_told_when_no_worker_takes_the_jobs(
         f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
     )
     assert (await response.json())["assistant"] == {"ok": False, "message": NO_WORKER}
+    # Moving on: question 1's answer waits in the queue, and the results page says so.
+    await node.post(
+        f"/api/interviews/{interview_id}/question",
+        json={"position": 2},
+        headers={"X-CSRF-Token": token},
+    )
+    for _ in range(40):
+        result = await (await node.get(f"/api/interviews/{interview_id}/result")).json()
+        if result["questions"][0]["pending"]:
+            break
+        await asyncio.sleep(0.1)
+    first, second = result["questions"][:2]
+    assert first["pending"] and first["asked"] and first["transcript"] == ""
+    assert not second["pending"]
+    page = await (await node.get(f"/interviews/{interview_id}/results")).text()
+    assert "Being transcribed… reload the page in a moment." in page
+    waiting = (await (await node.get("/healthz")).json())["jobs"]["waiting"]
+    assert waiting["answers"] == 1
 
     client = aioredis.from_url(redis_url)
     bus = RedisBus(client)

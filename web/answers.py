@@ -7,14 +7,19 @@ on whichever worker takes them (web.work)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from media.pcm import PcmChunk
+from rooms import conduct
+from rooms.db import SessionMaker
 from signaling.hub import Hub
 from transcription.jobs import JobQueue
 from transcription.live import AnswerSoFar, LiveTranscriber
 from web.work import Work, answer_body
+
+log = logging.getLogger(__name__)
 
 PARTIAL_REPLY_S = 3.0  # a partial later than this is stale
 SEGMENT_REPLY_S = 20.0  # past this, the answer job transcribes the segment itself
@@ -23,7 +28,8 @@ SEGMENT_REPLY_S = 20.0  # past this, the answer job transcribes the segment itse
 class LiveAnswers:
     """A PCM sink (media.pcm.PcmSink) and the keeper of each interview's live transcriber."""
 
-    def __init__(self, hub: Hub, jobs: JobQueue, work: Work | None) -> None:
+    def __init__(self, sessions: SessionMaker, hub: Hub, jobs: JobQueue, work: Work | None) -> None:
+        self.sessions = sessions
         self.hub = hub
         self.jobs = jobs
         self.work = work  # set when this process runs speech jobs itself
@@ -110,4 +116,15 @@ class LiveAnswers:
             at,
             [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
         )
+        try:  # the results page says "being transcribed" until the job has stored it
+            async with self.sessions.begin() as session:
+                await conduct.mark_answer_pending(
+                    session,
+                    interview_id,
+                    answer.position,
+                    datetime.fromtimestamp(answer.started_at, UTC),
+                    datetime.fromtimestamp(at, UTC),
+                )
+        except Exception:
+            log.exception("could not mark answer %s as pending", answer.position)
         await self.jobs.submit("answer", body, pcm)

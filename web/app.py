@@ -199,7 +199,7 @@ def create_app(settings: Settings) -> web.Application:
         jobs = RedisJobs(redis_client, bus)
         if work is not None:
             worker = StreamWorker(redis_client, bus, work, reclaim_after_s=settings.job_reclaim_s)
-    live = LiveAnswers(hub, jobs, work)
+    live = LiveAnswers(app[SESSIONS], hub, jobs, work)
     media = MediaServer(
         storage, server_ice, on_segment=journal.record, pcm_sink=live, on_state=journal.state
     )

@@ -65,7 +65,10 @@ def render_pdf(result: dict[str, Any]) -> bytes:
                 heading += f" (yours; AI {score['ai']}/10)"
         text(heading, 11, "B", 0.5)
         text(q["text"])
-        text("Answer: " + (q["transcript"] or "(nothing was said)"))
+        if q.get("pending"):
+            text("Answer: (still being transcribed when this report was made)")
+        else:
+            text("Answer: " + (q["transcript"] or "(nothing was said)"))
         if score:
             text("AI: " + score["rationale"], 9)
             if score.get("missing"):
