@@ -114,6 +114,18 @@ def pipeline(engine: FasterWhisperEngine, scorer: LocalScorer):  # type: ignore[
     return work, transcribe
 
 
+async def finish(
+    work: Work, interview: int, answer: AnswerSoFar, at: float, spec: QuestionSpec | None = None
+) -> str:
+    """What an answer job does, without the database: the final text (and, given the
+    question, the score)."""
+    body, pcm = answer_body(interview, answer, at)
+    text, _ = await work.answer_text(body, pcm)
+    if spec is not None:
+        await work.score(spec, text)
+    return text
+
+
 async def concurrent(engine: FasterWhisperEngine, scorer: LocalScorer, answers, gap: float):  # type: ignore[no-untyped-def]
     """len(answers) candidates answering at the same time, in real time, on one process;
     (score delays after moving on, partial updates per candidate per minute of speech)."""
@@ -134,15 +146,7 @@ async def concurrent(engine: FasterWhisperEngine, scorer: LocalScorer, answers, 
                 partials += 1
 
         async def on_final(answer: AnswerSoFar, at: float) -> None:
-            body, pcm = answer_body(
-                index,
-                answer.position,
-                answer.started_at,
-                at,
-                [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
-            )
-            text, _ = await work.answer_text(body, pcm)
-            await work.score(spec, text)
+            await finish(work, index, answer, at, spec)
             to_score.append(time.perf_counter() - moved)
             done.set()
 
@@ -187,14 +191,7 @@ async def delays(
             work.prepare(text)  # as web.answers does
 
     async def on_final(answer: AnswerSoFar, at: float) -> None:
-        body, pcm = answer_body(
-            1,
-            answer.position,
-            answer.started_at,
-            at,
-            [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
-        )
-        text, _ = await work.answer_text(body, pcm)
+        text = await finish(work, 1, answer, at)
         to_transcript.append(time.perf_counter() - moved[answer.position])
         await work.score(answers[answer.position - 1][1], text)
         to_score.append(time.perf_counter() - moved[answer.position])

@@ -233,19 +233,7 @@ async def mark_answer_pending(
         select(Answer.id).where(Answer.interview_id == interview_id, Answer.position == position)
     )
     if exists is None:
-        session.add(
-            Answer(
-                interview_id=interview_id,
-                position=position,
-                text="",
-                segments=[],
-                engine="",
-                started_at=started_at,
-                ended_at=ended_at,
-                updated_at=utcnow(),
-            )
-        )
-        await session.flush()
+        await save_answer(session, interview_id, position, "", [], started_at, ended_at, "")
 
 
 async def save_answer(

@@ -35,6 +35,7 @@ from transcription.jobs import (
     StreamWorker,
     requeue_failed,
 )
+from transcription.live import AnswerSoFar, Piece
 from web.work import answer_body
 
 # Long enough that transcribing it takes a few seconds even on a fast machine.
@@ -104,13 +105,12 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
     jobs = RedisJobs(client, bus)
     await jobs.start()
     now = time.time()
-    body, audio = answer_body(
-        interview_id,
-        1,
-        now - 40,
-        now,
-        [(now - 40, now - 38, ALREADY_TRANSCRIBED, b""), (now - 37, now, None, pcm)],
-    )
+    said = AnswerSoFar(1, now - 40)
+    said.pieces = [
+        Piece(now - 40, now - 38, ALREADY_TRANSCRIBED),
+        Piece(now - 37, now, None, pcm),
+    ]
+    body, audio = answer_body(interview_id, said, now)
 
     first_log, second_log = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
     first = start_worker("a", env, first_log)

@@ -109,13 +109,7 @@ class LiveAnswers:
         )
 
     async def _final(self, interview_id: int, answer: AnswerSoFar, at: float) -> None:
-        body, pcm = answer_body(
-            interview_id,
-            answer.position,
-            answer.started_at,
-            at,
-            [(p.start, p.end, p.text, p.pcm) for p in answer.pieces],
-        )
+        body, pcm = answer_body(interview_id, answer, at)
         try:  # the results page says "being transcribed" until the job has stored it
             async with self.sessions.begin() as session:
                 await conduct.mark_answer_pending(

@@ -25,6 +25,7 @@ from rooms import conduct
 from rooms.db import SessionMaker
 from transcription.engine import Engine
 from transcription.jobs import Job, Reply
+from transcription.live import AnswerSoFar
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +40,21 @@ class Timings:
     to_score: list[float] = field(default_factory=list)
 
 
-def answer_body(
-    interview_id: int,
-    position: int,
-    started_at: float,
-    at: float,
-    pieces: list[tuple[float, float, str | None, bytes]],
-) -> tuple[dict[str, Any], bytes]:
-    """An answer job: each piece (start, end, text or None, pcm) of the answer; the audio of
-    pieces still without text travels with the job, to be transcribed by whoever runs it."""
+def answer_body(interview_id: int, answer: AnswerSoFar, at: float) -> tuple[dict[str, Any], bytes]:
+    """The answer job for `answer`, cut at `at`: the audio of pieces still without text travels
+    with the job, to be transcribed by whoever runs it."""
     pcm = bytearray()
     described = []
-    for start, end, text, audio in pieces:
-        piece: dict[str, Any] = {"start": start, "end": end, "text": text}
-        if text is None:
-            piece["offset"], piece["length"] = len(pcm), len(audio)
-            pcm += audio
+    for p in answer.pieces:
+        piece: dict[str, Any] = {"start": p.start, "end": p.end, "text": p.text}
+        if p.text is None:
+            piece["offset"], piece["length"] = len(pcm), len(p.pcm)
+            pcm += p.pcm
         described.append(piece)
     body = {
         "interview": interview_id,
-        "position": position,
-        "started_at": started_at,
+        "position": answer.position,
+        "started_at": answer.started_at,
         "at": at,
         "pieces": described,
     }
