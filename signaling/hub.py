@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -131,6 +131,8 @@ class Hub:
         self._peers: dict[str, Peer] = {}
         self._handlers: dict[str, Any] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self.on_join: Callable[[int, str], Awaitable[None]] | None = None
+        """Called on each node of the room when a page joins it (a reload joins again)."""
 
     @property
     def connections(self) -> int:
@@ -243,7 +245,10 @@ class Hub:
                 "ice_servers": self.ice_servers(peer.id),
             },
         )
-        await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+        await self.bus.publish(
+            peer.room,
+            {"kind": "presence", "from": peer.id, "joined": peer.role, "interview": interview.id},
+        )
 
     async def _ready(self, peer: Peer) -> None:
         if peer.role != "candidate":
@@ -324,6 +329,11 @@ class Hub:
                 summary = summarize(await self.presence.peers(room_name))
                 for peer in list(room.peers.values()):
                     await self._send(peer, summary)
+                if envelope.get("joined") and self.on_join is not None:
+                    try:
+                        await self.on_join(int(envelope["interview"]), str(envelope["joined"]))
+                    except Exception:
+                        log.exception("join hook failed")
             elif kind == "relay":
                 message = envelope["message"]
                 target = message.get("to")

@@ -108,7 +108,25 @@ async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_p
         ):
             partials.append(message["data"]["text"])
     await finished
-    await asyncio.sleep(1.0)  # the last words reach the server
+    # The candidate has stopped: once the last segment's text is in, nothing more comes.
+    while True:
+        try:
+            message = json.loads((await recruiter_ws.receive(timeout=2.0)).data)
+        except TimeoutError:
+            break
+        if message["type"] == "event" and message["name"] == "transcript":
+            partials.append(message["data"]["text"])
+    # The recruiter reloads the page: the new page gets the answer so far without waiting for
+    # the candidate to speak again.
+    reloaded = await client.ws_connect("/ws")
+    await reloaded.send_json({"type": "join", "role": "recruiter", "interview": interview_id})
+    async with asyncio.timeout(5):
+        while True:
+            message = json.loads((await reloaded.receive()).data)
+            if message["type"] == "event" and message["name"] == "transcript":
+                break
+    assert message["data"] == {"position": 1, "text": partials[-1], "final": False}
+    await reloaded.close()
     moved_at = time.monotonic()
     await client.post(
         f"/api/interviews/{interview_id}/question",

@@ -35,6 +35,7 @@ class LiveAnswers:
         self.work = work  # set when this process runs speech jobs itself
         self._live: dict[int, LiveTranscriber] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._shown: dict[int, tuple[int, str]] = {}  # the live text last pushed, per interview
 
     def _transcriber(self, interview_id: int) -> LiveTranscriber:
         live = self._live.get(interview_id)
@@ -57,13 +58,24 @@ class LiveAnswers:
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
         self._transcriber(interview_id).boundary(at.timestamp(), position)
+        self._shown.pop(interview_id, None)
         if position == 1 and self.work is not None:
             # Load the models while the first question is read out (workers load at start).
             task = asyncio.create_task(self.work.warm_up(), name="warm-up")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def joined(self, interview_id: int, role: str) -> None:
+        """A recruiter's page (re)joined the room: it gets the live text of the answer in
+        progress now rather than at the candidate's next words. Runs on every node of the
+        room; only the one receiving the candidate's audio has the text."""
+        shown = self._shown.get(interview_id)
+        if role == "recruiter" and shown is not None:
+            position, text = shown
+            await self._publish(interview_id, position, text)
+
     async def close_interview(self, interview_id: int) -> None:
+        self._shown.pop(interview_id, None)
         live = self._live.pop(interview_id, None)
         if live is not None:
             # Let the last answer be handed on before the transcriber goes.
@@ -101,6 +113,10 @@ class LiveAnswers:
     async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
         if final and self.work is not None:
             self.work.prepare(text)  # a segment is settled: its sentences can be embedded now
+        self._shown[interview_id] = (position, text)
+        await self._publish(interview_id, position, text)
+
+    async def _publish(self, interview_id: int, position: int, text: str) -> None:
         await self.hub.publish_event(
             interview_id,
             "transcript",

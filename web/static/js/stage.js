@@ -20,6 +20,7 @@ export class StagePanel {
     this.root = root;
     this.errorBox = errorBox;
     this.view = null;
+    this.live = {}; // live transcript text by question, kept across re-renders and page loads
     this.busy = false;
     this.saving = Promise.resolve();
   }
@@ -146,7 +147,7 @@ export class StagePanel {
       this.assistantNotice(view),
       el("section", { class: "live-answer panel", "aria-labelledby": "transcript-title" },
         el("h3", { id: "transcript-title" }, "Candidate's answer (live transcript)"),
-        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || "Listening…"),
+        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || this.live[q.position] || "Listening…"),
       ),
       this.scoreList(view, q.position),
       el("div", { class: "actions" },
@@ -205,6 +206,7 @@ export class StagePanel {
   }
 
   onTranscript(data) {
+    this.live[data.position] = data.text; // may come before the first view (a reloaded page)
     if (!this.view) return;
     this.view.answers = this.view.answers || {};
     const entry = (this.view.answers[data.position] = this.view.answers[data.position] || {});
