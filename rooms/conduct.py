@@ -220,6 +220,24 @@ async def question_spec(session: AsyncSession, interview_id: int, position: int)
     )
 
 
+async def answering_since(session: AsyncSession, interview_id: int) -> tuple[datetime, int] | None:
+    """The question the candidate is answering now and when it appeared (None outside the
+    technical part): where a node that starts receiving the candidate's audio picks up."""
+    interview = await session.get(Interview, interview_id)
+    if interview is None or interview.state != InterviewState.TECHNICAL:
+        return None
+    event = await session.scalar(
+        select(InterviewEvent)
+        .where(InterviewEvent.interview_id == interview_id, InterviewEvent.kind == "question")
+        .order_by(InterviewEvent.at.desc(), InterviewEvent.id.desc())
+        .limit(1)
+    )
+    position = interview.current_question
+    if event is None or position is None or event.data.get("position") != position:
+        return None
+    return event.at, position
+
+
 async def mark_answer_pending(
     session: AsyncSession,
     interview_id: int,
@@ -246,17 +264,39 @@ async def save_answer(
     ended_at: datetime | None,
     engine: str,
 ) -> Answer:
-    """Insert or update the transcript of one question's answer (idempotent per position)."""
+    """Store the transcript of one question's answer, or add to it: a question asked again
+    (the recruiter went back) keeps what was said the first time, with the new segments in
+    time order. A segment already stored (the same job delivered twice) is not added again."""
     answer = await session.scalar(
-        select(Answer).where(Answer.interview_id == interview_id, Answer.position == position)
+        select(Answer)
+        .where(Answer.interview_id == interview_id, Answer.position == position)
+        .with_for_update()  # two jobs for one question: one after the other
     )
     if answer is None:
-        answer = Answer(interview_id=interview_id, position=position)
+        answer = Answer(interview_id=interview_id, position=position, segments=[], text="")
         session.add(answer)
-    answer.text, answer.segments, answer.engine = text, segments, engine
-    answer.started_at, answer.ended_at, answer.updated_at = started_at, ended_at, utcnow()
+    merged = {round(float(seg["start"]), 2): seg for seg in answer.segments or []}
+    for seg in segments:
+        merged.setdefault(round(float(seg["start"]), 2), seg)
+    ordered = [merged[start] for start in sorted(merged)]
+    answer.segments = ordered
+    answer.text = (
+        " ".join(seg["text"] for seg in ordered).strip() if ordered else text or answer.text
+    )
+    answer.started_at = _earliest(answer.started_at, started_at)
+    answer.ended_at = _latest(answer.ended_at, ended_at)
+    answer.engine = engine or answer.engine  # a pending mark does not undo a stored answer
+    answer.updated_at = utcnow()
     await session.flush()
     return answer
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 async def save_score(
@@ -270,8 +310,19 @@ async def save_score(
     follow_up: str,
     scorer: str,
     note: str,
-) -> Score:
-    """Insert or replace the AI score of one answer (a recruiter's override is kept)."""
+    answer_text: str | None = None,
+) -> Score | None:
+    """Insert or replace the AI score of one answer (a recruiter's override is kept). With
+    `answer_text`, only while the stored answer still reads so: a score of an older version
+    of the answer does not replace the newer one's."""
+    if answer_text is not None:
+        stored = await session.scalar(
+            select(Answer.text).where(
+                Answer.interview_id == interview_id, Answer.position == position
+            )
+        )
+        if stored is not None and stored != answer_text:
+            return None
     row = await session.scalar(
         select(Score).where(Score.interview_id == interview_id, Score.position == position)
     )

@@ -133,6 +133,11 @@ class Hub:
         self._refresher: asyncio.Task[None] | None = None
         self.on_join: Callable[[int, str], Awaitable[None]] | None = None
         """Called on each node of the room when a page joins it (a reload joins again)."""
+        self.on_move: Callable[[int, float, int | None, bool], Awaitable[None]] | None = None
+        """Called on the other nodes of the room when the recruiter moved to another question
+        through this one, or ended the interview (the candidate's audio may come in
+        elsewhere)."""
+        self.node = secrets.token_hex(8)
 
     @property
     def connections(self) -> int:
@@ -343,6 +348,14 @@ class Hub:
                     if target and peer.id != target:
                         continue
                     await self._send(peer, message)
+            elif kind == "move":
+                if envelope.get("node") != self.node and self.on_move is not None:
+                    try:
+                        at, position = float(envelope["at"]), envelope.get("position")
+                        ended = bool(envelope.get("ended"))
+                        await self.on_move(int(envelope["interview"]), at, position, ended)
+                    except Exception:
+                        log.exception("move hook failed")
             elif kind == "event":
                 for peer in list(room.peers.values()):
                     roles = envelope.get("roles")
@@ -351,6 +364,23 @@ class Hub:
                     await self._send(peer, envelope["message"])
 
         return handle
+
+    async def publish_move(
+        self, interview_id: int, at: float, position: int | None, ended: bool = False
+    ) -> None:
+        """The recruiter moved on here at `at` (to `position`, or out of the questions; `ended`:
+        the interview is over): tell the other nodes of the room."""
+        await self.bus.publish(
+            channel_for(interview_id),
+            {
+                "kind": "move",
+                "node": self.node,
+                "interview": interview_id,
+                "at": at,
+                "position": position,
+                "ended": ended,
+            },
+        )
 
     async def publish_event(
         self, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None

@@ -1,10 +1,12 @@
 """In Chromium: with Redis and no worker taking speech jobs, the recruiter's page says that the
-AI assistant is paused, in the product's words."""
+AI assistant is paused, in the product's words; the results page shows a pending answer as being
+transcribed and updates itself once the answer is stored."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from tests.seed import seed_interview
 
 pytestmark = pytest.mark.browser
 
+LATE_ANSWER = "A generator yields values lazily and keeps its state between calls."
+
 
 def to_technical_part(url: str, interview_id: int) -> None:
     async def advance() -> None:
@@ -33,6 +37,20 @@ def to_technical_part(url: str, interview_id: int) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, advance()).result()
+
+
+def store_answer(url: str, interview_id: int, text: str, engine_name: str) -> None:
+    """What the answer job does (an empty engine name marks the answer pending)."""
+
+    async def save() -> None:
+        engine = make_engine(url)
+        async with make_sessionmaker(engine).begin() as session:
+            now = datetime.now(UTC)
+            await conduct.save_answer(session, interview_id, 1, text, [], now, now, engine_name)
+        await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, save()).result()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -68,6 +86,17 @@ def test_the_recruiter_sees_that_the_assistant_is_paused(
             shots = ARTIFACTS / "assistant"
             shots.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shots / "paused.png"), full_page=True)
+
+            # The recruiter moved on with the job still queued: the results page says so, then
+            # shows the transcript by itself once the job has stored it.
+            store_answer(db, seeded.interview_id, "", "")
+            page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
+            pending = page.locator("#q-1 .pending-transcript")
+            expect(pending).to_have_text("Being transcribed… this page updates when it is done.")
+            page.screenshot(path=str(shots / "results-pending.png"), full_page=True)
+            store_answer(db, seeded.interview_id, LATE_ANSWER, "faster-whisper")
+            expect(page.locator("#q-1")).to_contain_text(LATE_ANSWER, timeout=10_000)
+            expect(pending).to_have_count(0)
             browser.close()
     finally:
         server.process.terminate()

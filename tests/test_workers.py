@@ -4,6 +4,7 @@ middle of a transcription loses nothing, and the answer is stored once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -297,6 +298,76 @@ async def test_a_stale_job_behind_many_running_ones_is_found(redis_url: str) -> 
         assert handled == [11]
     finally:
         refresher.cancel()
+        await worker.stop()
+        await jobs.stop()
+        await bus.close()
+        await client.aclose()
+
+
+async def test_a_growing_segment_goes_to_redis_once(redis_url: str) -> None:
+    """Each partial pass sends the whole segment so far; only what is new is written to Redis,
+    and the worker reads back exactly the audio of each job, even when passes overlap."""
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    seen: list[bytes] = []
+
+    async def handler(job: Job) -> dict[str, Any]:
+        seen.append(job.pcm)
+        return {"bytes": len(job.pcm)}
+
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    worker = StreamWorker(client, bus, handler, name="g")
+    worker.start()
+    speech = os.urandom(32_000 * 6)  # six seconds of 16 kHz 16-bit "audio"
+    try:
+        passes = [speech[: 32_000 * n] for n in range(1, 7)]
+        for pcm in passes:
+            reply = await jobs.submit("transcribe", {}, pcm, reply_within=10, growing="i-1")
+            assert reply == {"bytes": len(pcm)}
+        assert seen == passes
+        assert jobs.audio_bytes_sent == len(speech)  # not 1 + 2 + ... + 6 seconds
+
+        # The segment is cut a little before its end: the final pass reads a prefix, no upload.
+        seen.clear()
+        cut = speech[: 32_000 * 5 + 100]
+        assert await jobs.submit("transcribe", {}, cut, reply_within=10, growing="i-1")
+        assert seen == [cut] and jobs.audio_bytes_sent == len(speech)
+
+        # The next segment starts afresh; passes that overlap still each read their own audio.
+        seen.clear()
+        second = os.urandom(32_000 * 4)
+        overlapping = [second[: 8_000 * n] for n in range(1, 17)]
+        replies = await asyncio.gather(
+            *(jobs.submit("t", {}, p, reply_within=10, growing="i-1") for p in overlapping)
+        )
+        assert replies == [{"bytes": len(p)} for p in overlapping]
+        assert sorted(seen, key=len) == overlapping
+        assert jobs.audio_bytes_sent == len(speech) + len(second)
+        # Another interview's segment does not disturb this one.
+        other = os.urandom(16_000)
+        assert await jobs.submit("t", {}, other, reply_within=10, growing="i-2")
+        assert seen[-1] == other
+        keys = [key async for key in client.scan_iter("p2pi:jobs:audio:*")]
+        assert len(keys) == 3
+        assert all(0 < ttl <= 120 for ttl in [await client.ttl(key) for key in keys])
+
+        # Redis lost the audio (restarted empty): the next pass sends all of it again.
+        for key in keys:
+            await client.delete(key)
+        longer = other + os.urandom(3_200)
+        assert await jobs.submit("t", {}, longer, reply_within=10, growing="i-2")
+        assert seen[-1] == longer
+        # A job whose audio is gone by the time a worker takes it is dropped: no wrong reply.
+        seen.clear()
+        lost = {"audio": {"key": "p2pi:jobs:audio:lost", "bytes": 640}}
+        await client.xadd(LIVE_STREAM, {"id": "lost", "kind": "t", "body": json.dumps(lost)})
+        for _ in range(30):
+            if await client.xlen(LIVE_STREAM) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert seen == [] and await client.xlen(LIVE_STREAM) == 0
+    finally:
         await worker.stop()
         await jobs.stop()
         await bus.close()

@@ -37,6 +37,8 @@ STREAMS = (LIVE_STREAM, ANSWER_STREAM)
 FAILED_STREAM = "p2pi:jobs:failed"
 WORKERS = "p2pi:jobs:workers"  # sorted set: worker name -> when it was last seen alive
 LIVE_STREAM_LEN = 1_000
+AUDIO_KEY = "p2pi:jobs:audio:"  # + a growing segment's id: its PCM so far
+AUDIO_TTL_S = 120  # long past any live job's deadline
 GROUP = "workers"
 MAX_DELIVERIES = 3
 
@@ -73,9 +75,12 @@ class JobQueue(Protocol):
         body: dict[str, Any],
         pcm: bytes = b"",
         reply_within: float | None = None,
+        growing: str | None = None,
     ) -> Reply | None:
         """Queue a job. With `reply_within`, wait that many seconds for its reply (None if
-        none came); without, return at once and let the job run on its own."""
+        none came); without, return at once and let the job run on its own. `growing` names
+        audio that successive jobs send again with more at its end (a segment being spoken):
+        a queue that ships audio elsewhere sends only what is new."""
         ...
 
     def idle(self) -> bool:
@@ -113,6 +118,7 @@ class LocalJobs:
         body: dict[str, Any],
         pcm: bytes = b"",
         reply_within: float | None = None,
+        growing: str | None = None,
     ) -> Reply | None:
         job = Job(uuid.uuid4().hex, kind, body, pcm)
         task = asyncio.create_task(self._run(job), name=f"job-{kind}")
@@ -139,14 +145,32 @@ def reply_channel(node: str) -> str:
     return f"p2pi:jobs:reply:{node}"
 
 
+@dataclass
+class _Upload:
+    """A growing segment's audio as far as it is in Redis."""
+
+    key: str
+    sent: bytearray
+    lock: asyncio.Lock
+    used: float
+
+
 class RedisJobs:
-    """Several nodes: jobs go into a Redis stream; replies come back on this node's channel."""
+    """Several nodes: jobs go into a Redis stream; replies come back on this node's channel.
+
+    The audio of a segment being spoken is sent once: each partial pass re-transcribes the
+    whole segment so far, but only the audio added since the previous pass goes to Redis (into
+    a key that expires), and the job names the key and how many bytes to read.
+    """
 
     def __init__(self, client: aioredis.Redis, bus: Bus, node: str | None = None) -> None:
         self.client = client
         self.bus = bus
         self.node = node or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self.audio_bytes_sent = 0
+        """PCM bytes written to Redis, in jobs and in growing segments (for benchmarks)."""
 
     async def start(self) -> None:
         await ensure_group(self.client)
@@ -174,8 +198,13 @@ class RedisJobs:
         body: dict[str, Any],
         pcm: bytes = b"",
         reply_within: float | None = None,
+        growing: str | None = None,
     ) -> Reply | None:
         job_id = uuid.uuid4().hex
+        if growing is not None and pcm:
+            body = {**body, "audio": await self._upload(growing, pcm)}
+            pcm = b""
+        self.audio_bytes_sent += len(pcm)
         fields: dict[Any, Any] = {
             "id": job_id,
             "kind": kind,
@@ -197,6 +226,43 @@ class RedisJobs:
             return None
         finally:
             self._waiting.pop(job_id, None)
+
+    async def _upload(self, name: str, pcm: bytes) -> dict[str, Any]:
+        """Write what Redis lacks of `pcm` (all of it when it does not continue the audio sent
+        under `name`); the key and length a worker reads it back with."""
+        now = time.monotonic()
+        for stale in [n for n, u in self._uploads.items() if now - u.used > AUDIO_TTL_S / 2]:
+            del self._uploads[stale]
+        upload = self._uploads.get(name)
+        common = min(len(pcm), len(upload.sent)) if upload else 0
+        if upload is None or pcm[:common] != upload.sent[:common]:
+            # A new segment: a key of its own. (The same one cut shorter reads less of it.)
+            upload = _Upload(AUDIO_KEY + uuid.uuid4().hex, bytearray(), asyncio.Lock(), now)
+            self._uploads[name] = upload
+        upload.used = now
+        # One write at a time per segment, so a job is queued only once all it reads is there.
+        async with upload.lock:
+            offset = len(upload.sent)
+            new = pcm[offset:]
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.strlen(upload.key)
+                if new:
+                    pipe.setrange(upload.key, offset, new)
+                pipe.expire(upload.key, AUDIO_TTL_S)
+                had = (await pipe.execute())[0]
+            if had != offset:
+                # Redis lost the key (restarted empty): the write padded it with zeros. Send
+                # the whole audio again under a new key.
+                log.warning("the audio of a live segment was gone from Redis; sending it again")
+                upload.key, upload.sent = AUDIO_KEY + uuid.uuid4().hex, bytearray()
+                offset, new = 0, pcm
+                async with self.client.pipeline(transaction=True) as pipe:
+                    pipe.setrange(upload.key, 0, new)
+                    pipe.expire(upload.key, AUDIO_TTL_S)
+                    await pipe.execute()
+            upload.sent += new
+            self.audio_bytes_sent += len(new)
+        return {"key": upload.key, "bytes": len(pcm)}
 
     async def _on_reply(self, message: dict[str, Any]) -> None:
         future = self._waiting.get(str(message.get("job")))
@@ -363,6 +429,14 @@ class StreamWorker:
         if job.expired:  # a transcript nobody waits for any more
             await self._finish(stream, entry_id)
             return
+        audio = job.body.get("audio")
+        if isinstance(audio, dict):
+            job.pcm = await self._read_audio(audio)
+            if len(job.pcm) != audio.get("bytes"):
+                # Gone (expired, or Redis lost it): the asker stops waiting and does without.
+                log.warning("worker %s: the audio of job %s is gone", self.name, job.id)
+                await self._finish(stream, entry_id)
+                return
         try:
             reply = await self.handler(job)
         except Exception:
@@ -373,6 +447,12 @@ class StreamWorker:
             await self.bus.publish(reply_to, {"job": job.id, "reply": reply or {}})
         await self._finish(stream, entry_id)
         self.done += 1
+
+    async def _read_audio(self, audio: dict[str, Any]) -> bytes:
+        key, size = str(audio.get("key", "")), audio.get("bytes")
+        if not key.startswith(AUDIO_KEY) or not isinstance(size, int) or size <= 0:
+            return b""
+        return bytes(await self.client.getrange(key, 0, size - 1))
 
     async def _give_up(
         self, stream: str, entry_id: str, fields: dict[bytes, bytes], why: str

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from media.pcm import PcmChunk
 from rooms import conduct
@@ -36,12 +38,14 @@ class LiveAnswers:
         self._live: dict[int, LiveTranscriber] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._shown: dict[int, tuple[int, str]] = {}  # the live text last pushed, per interview
+        self._position: dict[int, int | None] = {}  # the question being answered, once known
+        self._moved: set[int] = set()  # interviews whose transcriber has had a move
 
     def _transcriber(self, interview_id: int) -> LiveTranscriber:
         live = self._live.get(interview_id)
         if live is None:
             live = LiveTranscriber(
-                self._transcribe,
+                lambda pcm, partial: self._transcribe(interview_id, pcm, partial),
                 on_update=lambda position, text, final: self._update(
                     interview_id, position, text, final
                 ),
@@ -49,7 +53,32 @@ class LiveAnswers:
             )
             live.start()
             self._live[interview_id] = live
+            self._moved.discard(interview_id)
+            self._spawn(self._resume(interview_id, live), "resume-answer")
         return live
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resume(self, interview_id: int, live: LiveTranscriber) -> None:
+        """The candidate's audio starts here mid-question (this node restarted, or the
+        candidate reconnected to it): their words belong to the question on screen."""
+        try:
+            async with self.sessions() as session:
+                found = await conduct.answering_since(session, interview_id)
+        except Exception:
+            log.exception(
+                "could not find the question being answered in interview %s", interview_id
+            )
+            return
+        if self._live.get(interview_id) is not live or interview_id in self._moved:
+            return  # a move reached it meanwhile, or it is gone
+        if found is not None:
+            at, position = found
+            self._position[interview_id] = position
+            live.boundary(at.timestamp(), position)
 
     def push(self, chunk: PcmChunk) -> None:
         if chunk.role == "candidate":
@@ -57,13 +86,27 @@ class LiveAnswers:
 
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
-        self._transcriber(interview_id).boundary(at.timestamp(), position)
+        live = self._live.get(interview_id)
+        if live is not None:
+            live.boundary(at.timestamp(), position)
+            self._moved.add(interview_id)
+        # (No audio here yet: a transcriber started later reads the question from the database.)
+        self._position[interview_id] = position
         self._shown.pop(interview_id, None)
         if position == 1 and self.work is not None:
             # Load the models while the first question is read out (workers load at start).
-            task = asyncio.create_task(self.work.warm_up(), name="warm-up")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.work.warm_up(), "warm-up")
+
+    async def moved_elsewhere(
+        self, interview_id: int, at: float, position: int | None, ended: bool
+    ) -> None:
+        """The recruiter moved on (or ended the interview) through another node: it matters
+        here only if the candidate's audio comes to this node (else a transcriber started later
+        reads the question from the database)."""
+        if interview_id in self._live:
+            self.boundary(interview_id, datetime.fromtimestamp(at, UTC), position)
+            if ended:  # not awaited: the bus waits for its handlers
+                self._spawn(self.close_interview(interview_id), "close-interview")
 
     async def joined(self, interview_id: int, role: str) -> None:
         """A recruiter's page (re)joined the room: it gets the live text of the answer in
@@ -76,6 +119,8 @@ class LiveAnswers:
 
     async def close_interview(self, interview_id: int) -> None:
         self._shown.pop(interview_id, None)
+        self._position.pop(interview_id, None)
+        self._moved.discard(interview_id)
         live = self._live.pop(interview_id, None)
         if live is not None:
             # Let the last answer be handed on before the transcriber goes.
@@ -99,21 +144,20 @@ class LiveAnswers:
         for interview_id in list(self._live):
             await self._live.pop(interview_id).stop()
 
-    async def _transcribe(self, pcm: bytes, partial: bool) -> str | None:
-        if partial:
-            body = {"partial": True, "deadline": time.time() + PARTIAL_REPLY_S}
-            reply = await self.jobs.submit("transcribe", body, pcm, reply_within=PARTIAL_REPLY_S)
-        else:
-            # Past the deadline the answer job transcribes the segment itself: a worker that
-            # is that far behind skips it rather than doing the work twice.
-            body = {"partial": False, "deadline": time.time() + SEGMENT_REPLY_S}
-            reply = await self.jobs.submit("transcribe", body, pcm, reply_within=SEGMENT_REPLY_S)
+    async def _transcribe(self, interview_id: int, pcm: bytes, partial: bool) -> str | None:
+        # Past the deadline the answer job transcribes the segment itself: a worker that is
+        # that far behind skips it rather than doing the work twice.
+        wait = PARTIAL_REPLY_S if partial else SEGMENT_REPLY_S
+        body = {"partial": partial, "deadline": time.time() + wait}
+        growing = f"interview-{interview_id}"  # each pass sends the segment so far again
+        reply = await self.jobs.submit("transcribe", body, pcm, reply_within=wait, growing=growing)
         return None if reply is None else str(reply.get("text", ""))
 
     async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
         if final and self.work is not None:
             self.work.prepare(text)  # a segment is settled: its sentences can be embedded now
-        self._shown[interview_id] = (position, text)
+        if self._position.get(interview_id) == position:  # not a late one of the last answer
+            self._shown[interview_id] = (position, text)
         await self._publish(interview_id, position, text)
 
     async def _publish(self, interview_id: int, position: int, text: str) -> None:

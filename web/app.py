@@ -200,7 +200,7 @@ def create_app(settings: Settings) -> web.Application:
         if work is not None:
             worker = StreamWorker(redis_client, bus, work, reclaim_after_s=settings.job_reclaim_s)
     live = LiveAnswers(app[SESSIONS], hub, jobs, work)
-    hub.on_join = live.joined
+    hub.on_join, hub.on_move = live.joined, live.moved_elsewhere
     media = MediaServer(
         storage, server_ice, on_segment=journal.record, pcm_sink=live, on_state=journal.state
     )

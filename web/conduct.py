@@ -120,12 +120,14 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
-    if view["state"] in {"technical", "finishing"}:
-        view["assistant"] = await assistant_state(request)
     if event is not None:
-        # The live transcript starts the next answer exactly when the question changed.
+        # The live transcript starts the next answer exactly when the question changed, on
+        # whichever node receives the candidate's audio.
         position = event.data.get("position") if event.kind == "question" else None
         request.app[LIVE].boundary(interview.id, event.at, position)
+        await request.app[HUB].publish_move(interview.id, event.at.timestamp(), position)
+    if view["state"] in {"technical", "finishing"}:
+        view["assistant"] = await assistant_state(request)
     if announce:
         await request.app[HUB].publish_event(interview.id, "stage", public)
     return web.json_response(view)

@@ -117,6 +117,7 @@ async def end_interview(request: web.Request) -> web.Response:
             raise web.HTTPConflict(text=str(exc)) from None
     live = request.app[LIVE]
     live.boundary(interview.id, ended.at, None)
+    await request.app[HUB].publish_move(interview.id, ended.at.timestamp(), None, ended=True)
     await request.app[MEDIA].close_interview(interview.id)
     # The last answer is transcribed and scored after the response; then the transcriber goes.
     task = asyncio.create_task(live.close_interview(interview.id))

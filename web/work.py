@@ -3,7 +3,8 @@ transcribe a live segment, and finish an answer (transcribe what is left, store 
 score it, store the score), each result pushed to the recruiter's page as it is stored.
 
 Answer jobs may run more than once (a worker killed mid-job, its job reclaimed): every write is
-an upsert keyed by interview and question, so a second run stores the same answer once.
+an upsert keyed by interview and question, so a second run stores the same answer once. A
+question asked again adds to its answer; the score is of the whole answer.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.scorer import QuestionSpec, Scorer, Verdict
 from rooms import conduct
@@ -30,6 +32,7 @@ from transcription.live import AnswerSoFar
 log = logging.getLogger(__name__)
 
 Publish = Callable[[int, str, dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Work:
         self._speech = ThreadPoolExecutor(1, thread_name_prefix="whisper")
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
         self.timings = Timings()
+        self._locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}  # with its users
 
     async def __call__(self, job: Job) -> Reply | None:
         if job.kind == "transcribe":
@@ -149,36 +153,65 @@ class Work:
         body = job.body
         interview_id, position, at = int(body["interview"]), int(body["position"]), body["at"]
         text, segments = await self.answer_text(body, job.pcm)
-        question = await self._store(
-            lambda session: conduct.save_answer(
+        engine_name = self._engine.name if self._engine is not None else self.engine_name
+        # Jobs of one question (asked again after Previous) store and score one at a time here;
+        # across workers the database row lock does the same.
+        key = (interview_id, position)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._store_and_score(
+                    interview_id, position, at, body["started_at"], text, segments, engine_name
+                )
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def _store_and_score(
+        self,
+        interview_id: int,
+        position: int,
+        at: float,
+        started_at: float,
+        text: str,
+        segments: list[dict[str, Any]],
+        engine_name: str,
+    ) -> None:
+        async def store(session: AsyncSession) -> str:
+            answer = await conduct.save_answer(
                 session,
                 interview_id,
                 position,
                 text,
                 segments,
-                datetime.fromtimestamp(body["started_at"], UTC),
+                datetime.fromtimestamp(started_at, UTC),
                 datetime.fromtimestamp(at, UTC),
-                self._engine.name if self._engine is not None else self.engine_name,
-            ),
-            interview_id,
-            position,
-        )
+                engine_name,
+            )
+            return answer.text
+
+        stored, question = await self._store(store, interview_id, position)
         self.timings.to_transcript.append(time.time() - at)
         log.info(
             "stored the answer to interview %s question %s: %d words",
             interview_id,
             position,
-            len(text.split()),
+            len(stored.split()),
         )
         await self.publish(
-            interview_id, "transcript", {"position": position, "text": text, "final": True}
+            interview_id, "transcript", {"position": position, "text": stored, "final": True}
         )
         if question is None:
             return
         spec = QuestionSpec(question.text, question.expected_answer, tuple(question.key_points))
-        verdict = await self.score(spec, text)
-        await self._store(
-            lambda session: conduct.save_score(
+        verdict = await self.score(spec, stored)
+
+        async def store_score(session: AsyncSession) -> bool:
+            row = await conduct.save_score(
                 session,
                 interview_id,
                 position,
@@ -189,10 +222,13 @@ class Work:
                 verdict.follow_up,
                 verdict.scorer,
                 verdict.note,
-            ),
-            None,
-            None,
-        )
+                answer_text=stored,
+            )
+            return row is not None
+
+        saved, _ = await self._store(store_score, None, None)
+        if not saved:  # the answer grew meanwhile; its own job scores it
+            return
         self.timings.to_score.append(time.time() - at)
         log.info(
             "scored interview %s question %s: %s (%s)",
@@ -217,23 +253,24 @@ class Work:
 
     async def _store(
         self,
-        write: Callable[[Any], Awaitable[object]],
+        write: Callable[[AsyncSession], Awaitable[T]],
         interview_id: int | None,
         position: int | None,
-    ) -> Any:
+    ) -> tuple[T, Any]:
         """Run an upsert; retried once when a second run of the same job inserted first.
-        With an interview and position, returns that question (for scoring)."""
+        Returns what `write` returned and, with an interview and position, that question (for
+        scoring)."""
         for attempt in (1, 2):
             try:
                 async with self.sessions.begin() as session:
-                    await write(session)
+                    result = await write(session)
                     if interview_id is None or position is None:
-                        return None
-                    return await conduct.question_spec(session, interview_id, position)
+                        return result, None
+                    return result, await conduct.question_spec(session, interview_id, position)
             except IntegrityError:
                 if attempt == 2:
                     raise
-        return None
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._speech.shutdown(wait=False, cancel_futures=True)

@@ -65,6 +65,30 @@ for (const button of document.querySelectorAll("button.save-override")) {
   });
 }
 
+// An answer still being transcribed (its job has not finished): check every few seconds and
+// show the page again once it is stored, unless that would lose a score being typed.
+let typing = false;
+for (const input of document.querySelectorAll(".override input")) input.addEventListener("input", () => (typing = true));
+if (document.querySelector(".pending-transcript")) {
+  const check = async () => {
+    try {
+      const response = await fetch(`/api/interviews/${interviewId}/result`, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const result = await response.json();
+        if (!result.questions.some((q) => q.pending)) {
+          if (!typing) return window.location.reload();
+          for (const note of document.querySelectorAll(".pending-transcript")) note.textContent = "Transcribed: reload the page to see it.";
+          return;
+        }
+      }
+    } catch {
+      // The server is restarting or the network dropped: try again at the next tick.
+    }
+    setTimeout(check, 3000);
+  };
+  setTimeout(check, 3000);
+}
+
 document.getElementById("print-report").addEventListener("click", () => window.print());
 document.getElementById("delete-form").addEventListener("submit", (event) => {
   if (!window.confirm("Delete this interview, its recordings and transcripts for good?")) event.preventDefault();
