@@ -288,10 +288,11 @@ async def test_a_stale_job_behind_many_running_ones_is_found(redis_url: str) -> 
         handled.append(job.body["n"])
 
     refresher = asyncio.create_task(keep_running())
-    worker = StreamWorker(client, bus, handler, name="rescuer", reclaim_after_s=0.5)
+    # Reclaim after 2 s: a stall of the refresher (same event loop) must not look like death.
+    worker = StreamWorker(client, bus, handler, name="rescuer", reclaim_after_s=2.0)
     worker.start()
     try:
-        for _ in range(60):
+        for _ in range(150):
             if handled:
                 break
             await asyncio.sleep(0.1)

@@ -95,8 +95,9 @@ class JobQueue(Protocol):
 class LocalJobs:
     """One node: jobs run in this process, by `handler`, in the order they came."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, retry_after_s: float = 5.0) -> None:
         self.handler = handler
+        self.retry_after_s = retry_after_s
         self._running: set[asyncio.Task[Reply | None]] = set()
 
     async def start(self) -> None:
@@ -132,13 +133,18 @@ class LocalJobs:
             return None
 
     async def _run(self, job: Job) -> Reply | None:
-        if job.expired:
-            return None
-        try:
-            return await self.handler(job)
-        except Exception:
-            log.exception("%s job failed", job.kind)
-            return None
+        # An answer is worth a few tries (the database restarting, say); a live pass is not.
+        tries = MAX_DELIVERIES if job.kind == "answer" else 1
+        for attempt in range(1, tries + 1):
+            if job.expired:
+                return None
+            try:
+                return await self.handler(job)
+            except Exception:
+                log.exception("%s job failed (try %d of %d)", job.kind, attempt, tries)
+            if attempt < tries:
+                await asyncio.sleep(self.retry_after_s * attempt)
+        return None
 
 
 def reply_channel(node: str) -> str:
@@ -189,7 +195,7 @@ class RedisJobs:
             "answers": int(await self.client.xlen(ANSWER_STREAM)),
             "failed answers": int(await self.client.xlen(FAILED_STREAM)),
         }
-        workers = await self.client.zcount(WORKERS, time.time() - 5, "+inf")
+        workers = await self.client.zcount(WORKERS, await redis_now(self.client) - 5, "+inf")
         return {"queue": "redis", "waiting": waiting, "workers": int(workers)}
 
     async def submit(
@@ -270,6 +276,12 @@ class RedisJobs:
             future.set_result(message.get("reply") or {})
 
 
+async def redis_now(client: aioredis.Redis) -> float:
+    """Redis's clock: workers and web nodes on machines whose clocks differ agree on it."""
+    seconds, micros = await client.time()
+    return float(seconds) + micros / 1e6
+
+
 async def ensure_group(client: aioredis.Redis) -> None:
     for stream in STREAMS:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
@@ -310,6 +322,7 @@ class StreamWorker:
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._cursors: dict[str, str] = {}
 
     def start(self) -> None:
@@ -322,19 +335,21 @@ class StreamWorker:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._stopped.set()
         if self._beat is not None:
-            self._beat.cancel()
+            await self._beat  # ends after its current Redis call, not in the middle of it
             with contextlib.suppress(Exception):
                 await self.client.zrem(WORKERS, self.name)
 
     async def _heartbeat(self) -> None:
         """Say every second that this worker is alive (for /healthz); forget long-dead ones."""
-        while True:
+        while not self._stopped.is_set():
             with contextlib.suppress(Exception):
-                now = time.time()
+                now = await redis_now(self.client)
                 await self.client.zadd(WORKERS, {self.name: now})
                 await self.client.zremrangebyscore(WORKERS, "-inf", now - 3600)
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), 1.0)
 
     async def run(self) -> None:
         log.info("worker %s: serving %s", self.name, ", ".join(STREAMS))
@@ -382,7 +397,7 @@ class StreamWorker:
         for stream in STREAMS:
             # Each call looks at a few pending entries from the cursor on: walk the whole
             # pending list over successive calls, so a stale job behind busy ones is found.
-            cursor, claimed, _ = await self.client.xautoclaim(
+            reply = await self.client.xautoclaim(
                 stream,
                 GROUP,
                 self.name,
@@ -390,6 +405,7 @@ class StreamWorker:
                 start_id=self._cursors.get(stream, "0-0"),
                 count=1,
             )
+            cursor, claimed = reply[0], reply[1]  # Redis 7 adds a third part: deleted ids
             self._cursors[stream] = _id(cursor)
             for entry_id, fields in claimed:
                 if fields:  # a deleted entry comes back empty
@@ -480,10 +496,19 @@ class StreamWorker:
         worker; a killed worker stops doing this and its job goes stale."""
         while True:
             await asyncio.sleep(self.reclaim_after_ms / 3000)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # (a cancel inside a Redis call may come out
+                # as a connection error: the check below ends the loop all the same)
+                ours = await self.client.xpending_range(
+                    stream, GROUP, entry_id, entry_id, 1, consumername=self.name
+                )
+                if not ours:  # this worker stalled and another took the job over: let it be
+                    return
                 await self.client.xclaim(
                     stream, GROUP, self.name, min_idle_time=0, message_ids=[entry_id], justid=True
                 )
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
 
 async def requeue_failed(client: aioredis.Redis) -> int:

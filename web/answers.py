@@ -24,7 +24,8 @@ from web.work import Work, answer_body
 log = logging.getLogger(__name__)
 
 PARTIAL_REPLY_S = 3.0  # a partial later than this is stale
-SEGMENT_REPLY_S = 20.0  # past this, the answer job transcribes the segment itself
+SEGMENT_REPLY_S = 10.0  # past this, the answer job transcribes the segment itself (as long as
+# the transcriber waits for segments when the recruiter moves on)
 
 
 class LiveAnswers:
@@ -181,4 +182,10 @@ class LiveAnswers:
                 )
         except Exception:
             log.exception("could not mark answer %s as pending", answer.position)
-        await self.jobs.submit("answer", body, pcm)
+        for attempt in range(1, 6):  # the queue may be restarting: keep the answer meanwhile
+            try:
+                await self.jobs.submit("answer", body, pcm)
+                return
+            except Exception:
+                log.exception("could not queue answer %s (try %d of 5)", answer.position, attempt)
+                await asyncio.sleep(2.0 * attempt)
