@@ -1,7 +1,8 @@
 """What the Redis job queue costs: the round trip of a `transcribe` job (submit, a worker takes
 it, the reply comes back over pub/sub) with a handler that does no work, for the PCM sizes the
-live transcriber sends (a 1 s partial up to a 12 s segment), against running in-process; and
-how soon the job of a killed worker is taken over.
+live transcriber sends (a 1 s partial up to a 12 s segment), against running in-process; what
+a segment's passes write to Redis and leave there when no worker runs; and how soon the job of
+a killed worker is taken over.
 
 Run: .venv/bin/python bench/jobs.py [--jobs 200] [--redis redis://127.0.0.1:6379/14]
 (the Redis database given is emptied first).
@@ -42,6 +43,39 @@ async def round_trips(jobs: LocalJobs | RedisJobs, count: int, seconds: float) -
         assert reply == {"bytes": len(pcm)}
         times.append((time.perf_counter() - started) * 1000)
     return times
+
+
+async def one_segment(jobs: RedisJobs, growing: str | None) -> tuple[int, list[float]]:
+    """A 12 s segment spoken with a partial pass each second, then its final pass: the PCM
+    bytes written to Redis and each pass's round trip (ms)."""
+    speech = bytes(range(256)) * (32000 * 12 // 256)
+    sent_before = jobs.audio_bytes_sent
+    times = []
+    for n in [*range(1, 13), 12]:
+        pcm = speech[: 32000 * n]
+        started = time.perf_counter()
+        reply = await jobs.submit("transcribe", {}, pcm, reply_within=10, growing=growing)
+        assert reply == {"bytes": len(pcm)}
+        times.append((time.perf_counter() - started) * 1000)
+    return jobs.audio_bytes_sent - sent_before, times
+
+
+async def backlog_memory(client: aioredis.Redis, bus: RedisBus, growing: bool) -> int:
+    """Redis memory taken by the partial passes of ten candidates' 12 s segments that no
+    worker takes (the live stream keeps up to 1,000 entries)."""
+    await client.flushdb()
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    before = int((await client.info("memory"))["used_memory"])
+    speech = bytes(range(256)) * (32000 * 12 // 256)
+    for candidate in range(10):
+        for n in range(1, 13):
+            body = {"deadline": time.time() + 3}
+            name = f"c{candidate}" if growing else None
+            await jobs.submit("transcribe", body, speech[: 32000 * n], growing=name)
+    used = int((await client.info("memory"))["used_memory"]) - before
+    await client.flushdb()
+    return used
 
 
 async def reclaim_delay(client: aioredis.Redis, bus: RedisBus, reclaim_s: float) -> float:
@@ -95,8 +129,20 @@ async def main_async(count: int, url: str) -> None:
             f"{percentile(near, 99):.2f} | {statistics.median(far):.2f} / "
             f"{percentile(far, 99):.2f} |"
         )
+    whole, whole_ms = await one_segment(remote, None)
+    grown, grown_ms = await one_segment(remote, "segment")
+    print(
+        "a 12 s segment, a partial pass each second and a final one: PCM written to Redis "
+        f"{whole / 1024:.0f} KiB sending each pass whole (pass p50 {statistics.median(whole_ms):.2f}"
+        f" ms, max {max(whole_ms):.2f}), {grown / 1024:.0f} KiB sending only new audio (pass p50 "
+        f"{statistics.median(grown_ms):.2f} ms, max {max(grown_ms):.2f})"
+    )
     await worker.stop()
     await remote.stop()
+    for growing in (False, True):
+        used = await backlog_memory(client, bus, growing)
+        how = "only new audio" if growing else "each pass whole"
+        print(f"no worker, 10 candidates' 12 s segments queued ({how}): {used / 2**20:.1f} MiB")
     for reclaim_s in (1.0, 3.0):
         delay = await reclaim_delay(client, bus, reclaim_s)
         print(
