@@ -41,6 +41,41 @@ async def test_partial_text_while_speaking_and_a_score_after_moving_on(
     print(f"pipeline timings: {client.app[LIVE].work.timings}")
 
 
+async def test_an_answer_is_handed_on_when_the_candidates_audio_stops(
+    client, make_client, mailbox: Mailbox, settings, tmp_path: Path
+) -> None:
+    """The candidate's page goes away mid-answer (closed, or reconnected to another node): a
+    while after their audio stopped, what they said is stored without waiting for the recruiter
+    to move on (an answer continued later is added to it)."""
+    live = client.app[LIVE]
+    live.audio_gone_s = 2.0
+    interview_id, _, token, _, candidate_ws = await in_call(
+        client, make_client, mailbox, "gone@example.com"
+    )
+    await client.post(
+        f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
+    )
+    spoken = "A generator is a function that yields values lazily, one at a time."
+    peer = SpeakingPeer(candidate_ws, espeak(tmp_path / "gone.wav", spoken, speed=140))
+    await peer.start()
+    await peer.wait(limit=20)
+    await peer.close()
+    engine = make_engine(settings.database_url)
+    answer = None
+    for _ in range(150):
+        async with make_sessionmaker(engine)() as session:
+            answer = await session.scalar(
+                select(Answer).where(Answer.interview_id == interview_id, Answer.position == 1)
+            )
+        if answer is not None and answer.engine:
+            break
+        await asyncio.sleep(0.2)
+    await engine.dispose()
+    assert answer is not None and answer.engine, "the answer was not handed on"
+    assert wer(spoken, answer.text) < 0.6, answer.text
+    assert interview_id not in live._live
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_the_same_through_redis_and_a_worker_process(
     aiohttp_client, mailbox: Mailbox, settings, redis_url: str, tmp_path: Path

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from media.pcm import PcmChunk
 from tests.wer import wer
-from transcription.engine import make_engine, pcm_to_wav
+from transcription.engine import make_engine, pcm_to_wav, without_loops
 from transcription.faster import FasterWhisperEngine
 from transcription.live import AnswerSoFar, LiveTranscriber, quietest_cut
 
@@ -131,6 +131,17 @@ async def test_live_transcriber_gives_partials_and_cuts_answers_at_boundaries(
         assert all(start <= p.start < p.end <= t for p in answer.pieces)
     assert finals[0].pieces[-1].end <= finals[1].started_at  # nothing of answer 2 in answer 1
     assert any(not final for _, _, final in updates), "no partial text while speaking"
+
+
+def test_a_phrase_looped_by_whisper_is_kept_once_and_real_repeats_stay() -> None:
+    looped = "A generator e-mail u-mail u-mail u-mail u-mail u-mail u-mail u-mail."
+    assert without_loops(looped) == "A generator e-mail u-mail"
+    assert without_loops("one at a time " * 5 + "and so on.") == "one at a time and so on."
+    # What people do say twice or three times is left alone.
+    assert without_loops("No, no, no. It is O(n) per call, per call.") == (
+        "No, no, no. It is O(n) per call, per call."
+    )
+    assert without_loops("") == ""
 
 
 def test_a_segment_that_grew_too_long_is_cut_at_its_quietest_moment() -> None:

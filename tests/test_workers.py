@@ -368,6 +368,17 @@ async def test_a_growing_segment_goes_to_redis_once(redis_url: str) -> None:
                 break
             await asyncio.sleep(0.1)
         assert seen == [] and await client.xlen(LIVE_STREAM) == 0
+
+        # A pass cancelled on its way (the segment was committed meanwhile) spoils nothing.
+        third = os.urandom(32_000 * 3)
+        for delay in (0, 0.0005, 0.001, 0.002):
+            cancelled = asyncio.create_task(
+                jobs.submit("t", {}, third[: 32_000 + int(delay * 1e7)], growing="i-3")
+            )
+            await asyncio.sleep(delay)
+            cancelled.cancel()
+        assert await jobs.submit("t", {}, third, reply_within=10, growing="i-3")
+        assert seen[-1] == third
     finally:
         await worker.stop()
         await jobs.stop()

@@ -18,6 +18,31 @@ class Engine(Protocol):
         ...
 
 
+def without_loops(text: str, longest: int = 6, most: int = 3) -> str:
+    """`text` with runs of one phrase (up to `longest` words) said more than `most` times in a
+    row cut to one: Whisper's known failure mode ("u-mail u-mail u-mail ..." for a whole
+    segment), which a person hardly ever says."""
+    words = text.split()
+    key = [w.strip(".,!?;:\"'").lower() for w in words]
+    out: list[int] = []  # indexes of the words kept
+    i = 0
+    while i < len(words):
+        for n in range(1, longest + 1):
+            repeats = 1
+            while key[i + repeats * n : i + (repeats + 1) * n] == key[i : i + n] and (
+                i + (repeats + 1) * n <= len(words)
+            ):
+                repeats += 1
+            if repeats > most:
+                out.extend(range(i, i + n))
+                i += repeats * n
+                break
+        else:
+            out.append(i)
+            i += 1
+    return " ".join(words[j] for j in out)
+
+
 def pcm_to_wav(pcm: bytes, rate: int = PCM_RATE) -> bytes:
     """A WAV file around raw PCM, for engines that take files."""
     out = io.BytesIO()

@@ -244,9 +244,12 @@ class LiveTranscriber:
         answer = self.answer
         if answer is None:
             return
-        text = await self.transcribe(pcm, True)
-        if answer is self.answer and text:
-            await self.on_update(answer.position, f"{answer.text} {text}".strip(), False)
+        try:
+            text = await self.transcribe(pcm, True)
+            if answer is self.answer and text:
+                await self.on_update(answer.position, f"{answer.text} {text}".strip(), False)
+        except Exception:  # the next pass tries again
+            log.exception("a partial pass of answer %s failed", answer.position)
 
     def _commit(
         self, cut_at: float | None = None, keep_from: int | None = None, transcribe: bool = True
@@ -290,4 +293,7 @@ class LiveTranscriber:
         if text is None:  # no reply in time: the answer's job will transcribe it
             return
         piece.text, piece.pcm = text, b""
-        await self.on_update(answer.position, answer.text, True)
+        try:
+            await self.on_update(answer.position, answer.text, True)
+        except Exception:  # the text is kept for the answer all the same
+            log.exception("the recruiter's page was not updated for answer %s", answer.position)

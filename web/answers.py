@@ -24,6 +24,7 @@ from web.work import Work, answer_body
 log = logging.getLogger(__name__)
 
 PARTIAL_REPLY_S = 3.0  # a partial later than this is stale
+AUDIO_GONE_S = 60.0  # no audio from the candidate for this long: hand the answer on
 SEGMENT_REPLY_S = 10.0  # past this, the answer job transcribes the segment itself (as long as
 # the transcriber waits for segments when the recruiter moves on)
 
@@ -41,6 +42,9 @@ class LiveAnswers:
         self._shown: dict[int, tuple[int, str]] = {}  # the live text last pushed, per interview
         self._position: dict[int, int | None] = {}  # the question being answered, once known
         self._moved: set[int] = set()  # interviews whose transcriber has had a move
+        self._heard: dict[int, float] = {}  # monotonic time of the candidate's latest audio
+        self._sweeper: asyncio.Task[None] | None = None
+        self.audio_gone_s = AUDIO_GONE_S
 
     def _transcriber(self, interview_id: int) -> LiveTranscriber:
         live = self._live.get(interview_id)
@@ -84,6 +88,29 @@ class LiveAnswers:
     def push(self, chunk: PcmChunk) -> None:
         if chunk.role == "candidate":
             self._transcriber(chunk.interview_id).push(chunk)
+            self._heard[chunk.interview_id] = time.monotonic()
+            if self._sweeper is None:
+                self._sweeper = asyncio.create_task(self._sweep(), name="audio-gone-sweep")
+
+    async def _sweep(self) -> None:
+        """The candidate's audio stopped coming here (they left, or reconnected to another
+        node): the answer so far is handed on and the transcriber goes. If the audio comes
+        back, a new transcriber picks up the question on screen, and the parts are merged."""
+        while True:
+            await asyncio.sleep(min(5.0, self.audio_gone_s / 4))
+            now = time.monotonic()
+            for interview_id, heard in list(self._heard.items()):
+                if now - heard < self.audio_gone_s:
+                    continue
+                del self._heard[interview_id]
+                live = self._live.get(interview_id)
+                if live is not None:
+                    log.info(
+                        "no audio from the candidate of interview %s: answer handed on",
+                        interview_id,
+                    )
+                    live.boundary(time.time() - (now - heard), None)
+                    self._spawn(self.close_interview(interview_id), "close-interview")
 
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
@@ -119,6 +146,7 @@ class LiveAnswers:
             await self._publish(interview_id, position, text)
 
     async def close_interview(self, interview_id: int) -> None:
+        self._heard.pop(interview_id, None)
         self._shown.pop(interview_id, None)
         self._position.pop(interview_id, None)
         self._moved.discard(interview_id)
@@ -134,6 +162,8 @@ class LiveAnswers:
     async def stop(self, drain_s: float = 10.0) -> None:
         """Shutting down: what each candidate said so far is handed on as their answer (with
         the audio of segments not transcribed yet), rather than lost."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         now = time.time()
         for live in self._live.values():
             live.boundary(now, None)

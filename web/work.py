@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistant.scorer import QuestionSpec, Scorer, Verdict
 from rooms import conduct
 from rooms.db import SessionMaker
-from transcription.engine import Engine
+from transcription.engine import Engine, without_loops
 from transcription.jobs import Job, Reply
 from transcription.live import AnswerSoFar
 
@@ -121,9 +121,10 @@ class Work:
 
     async def transcribe(self, pcm: bytes, partial: bool = False) -> str:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        text = await loop.run_in_executor(
             self._speech, lambda: self._load().transcribe(pcm, partial)
         )
+        return without_loops(text)  # whichever engine: no "u-mail u-mail u-mail ..." stored
 
     async def answer_text(
         self, body: dict[str, Any], pcm: bytes
