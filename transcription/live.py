@@ -120,6 +120,11 @@ class LiveTranscriber:
         self._handing_on: list[AnswerSoFar] = []
 
     @property
+    def heard_until(self) -> float:
+        """Wall time of the end of the newest audio seen."""
+        return self._clock
+
+    @property
     def idle(self) -> bool:
         """Nothing heard is still waiting to be handed on."""
         return self.answer is None and self.queue.empty() and not self._finishing

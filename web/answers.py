@@ -109,7 +109,7 @@ class LiveAnswers:
                         "no audio from the candidate of interview %s: answer handed on",
                         interview_id,
                     )
-                    live.boundary(time.time() - (now - heard), None)
+                    live.boundary(live.heard_until, None)
                     self._spawn(self.close_interview(interview_id), "close-interview")
 
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
