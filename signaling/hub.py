@@ -370,6 +370,14 @@ class Hub:
     ) -> None:
         """The recruiter moved on here at `at` (to `position`, or out of the questions; `ended`:
         the interview is over): tell the other nodes of the room."""
+        try:
+            await self._publish_move(interview_id, at, position, ended)
+        except Exception:  # the move is stored; a node starting later reads it from there
+            log.exception("could not tell the other nodes about a move")
+
+    async def _publish_move(
+        self, interview_id: int, at: float, position: int | None, ended: bool
+    ) -> None:
         await self.bus.publish(
             channel_for(interview_id),
             {

@@ -244,14 +244,16 @@ async def test_the_recruiter_is_told_when_no_worker_takes_the_jobs(
     interview_id, _, token, _, candidate_ws = await in_call(
         node, lambda: aiohttp_client(node.server), mailbox, "alone@example.com"
     )
-    # The candidate's audio reaches the node (a hello before the technical part).
-    peer = SpeakingPeer(candidate_ws, espeak(tmp_path / "hello.wav", "Hello, I am ready."))
+    # The candidate speaks while question 1 is on screen.
+    said = "Hello. I am ready, and a generator yields its values one at a time."
+    peer = SpeakingPeer(candidate_ws, espeak(tmp_path / "hello.wav", said))
     await peer.start()
-    await peer.wait(limit=15)
+    await asyncio.sleep(1.0)
     response = await node.post(
         f"/api/interviews/{interview_id}/technical", json={}, headers={"X-CSRF-Token": token}
     )
     assert (await response.json())["assistant"] == {"ok": False, "message": NO_WORKER}
+    await asyncio.sleep(1.5)
     # Moving on: question 1's answer waits in the queue, and the results page says so.
     await node.post(
         f"/api/interviews/{interview_id}/question",

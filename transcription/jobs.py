@@ -39,6 +39,7 @@ WORKERS = "p2pi:jobs:workers"  # sorted set: worker name -> when it was last see
 LIVE_STREAM_LEN = 1_000
 AUDIO_KEY = "p2pi:jobs:audio:"  # + a growing segment's id: its PCM so far
 AUDIO_TTL_S = 120  # long past any live job's deadline
+AUDIO_DONE_S = 30  # a finished segment's audio, for jobs still queued
 GROUP = "workers"
 MAX_DELIVERIES = 3
 
@@ -241,11 +242,15 @@ class RedisJobs:
             del self._uploads[stale]
         upload = self._uploads.get(name)
         common = min(len(pcm), len(upload.sent)) if upload else 0
+        done = None
         if upload is None or pcm[:common] != upload.sent[:common]:
             # A new segment: a key of its own. (The same one cut shorter reads less of it.)
+            done = upload
             upload = _Upload(AUDIO_KEY + uuid.uuid4().hex, bytearray(), asyncio.Lock(), now)
             self._uploads[name] = upload
         upload.used = now
+        if done is not None:  # the last jobs reading the old segment are due within seconds
+            await self.client.expire(done.key, AUDIO_DONE_S)
         # One write at a time per segment, so a job is queued only once all it reads is there.
         async with upload.lock:
             offset = len(upload.sent)
@@ -260,6 +265,7 @@ class RedisJobs:
                 # Redis lost the key (restarted empty): the write padded it with zeros. Send
                 # the whole audio again under a new key.
                 log.warning("the audio of a live segment was gone from Redis; sending it again")
+                await self.client.delete(upload.key)  # zeros and a tail: of no use
                 upload.key, upload.sent = AUDIO_KEY + uuid.uuid4().hex, bytearray()
                 offset, new = 0, pcm
                 async with self.client.pipeline(transaction=True) as pipe:
@@ -337,7 +343,10 @@ class StreamWorker:
                 await self._task
         self._stopped.set()
         if self._beat is not None:
-            await self._beat  # ends after its current Redis call, not in the middle of it
+            try:  # it ends after its current Redis call, not in the middle of it
+                await asyncio.wait_for(asyncio.shield(self._beat), 5)
+            except TimeoutError:  # Redis unreachable: do not hang the shutdown on it
+                self._beat.cancel()
             with contextlib.suppress(Exception):
                 await self.client.zrem(WORKERS, self.name)
 

@@ -54,7 +54,7 @@ class LiveAnswers:
                 on_update=lambda position, text, final: self._update(
                     interview_id, position, text, final
                 ),
-                on_final=lambda answer, at: self._final(interview_id, answer, at),
+                on_final=lambda answer, at: self._final(interview_id, live, answer, at),
             )
             live.start()
             self._live[interview_id] = live
@@ -199,7 +199,13 @@ class LiveAnswers:
             roles=["recruiter"],
         )
 
-    async def _final(self, interview_id: int, answer: AnswerSoFar, at: float) -> None:
+    async def _final(
+        self, interview_id: int, live: LiveTranscriber, answer: AnswerSoFar, at: float
+    ) -> None:
+        if not answer.pieces and live.heard_until <= answer.started_at:
+            # No audio at all came here during this answer (the candidate's audio goes to
+            # another node now, or stopped): this node has nothing to say about it.
+            return
         body, pcm = answer_body(interview_id, answer, at)
         try:  # the results page says "being transcribed" until the job has stored it
             async with self.sessions.begin() as session:
@@ -212,10 +218,20 @@ class LiveAnswers:
                 )
         except Exception:
             log.exception("could not mark answer %s as pending", answer.position)
+        # Queued apart from the transcriber, which may be stopped meanwhile.
+        self._spawn(self._queue_answer(body, pcm), "queue-answer")
+
+    async def _queue_answer(self, body: dict[str, Any], pcm: bytes) -> None:
         for attempt in range(1, 6):  # the queue may be restarting: keep the answer meanwhile
             try:
                 await self.jobs.submit("answer", body, pcm)
                 return
             except Exception:
-                log.exception("could not queue answer %s (try %d of 5)", answer.position, attempt)
+                log.warning("could not queue answer %s (try %d of 5)", body["position"], attempt)
+            if attempt < 5:
                 await asyncio.sleep(2.0 * attempt)
+        log.error(
+            "gave up queueing the answer to interview %s question %s; it stays pending",
+            body["interview"],
+            body["position"],
+        )

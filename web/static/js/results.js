@@ -66,9 +66,11 @@ for (const button of document.querySelectorAll("button.save-override")) {
 }
 
 // An answer still being transcribed (its job has not finished): check every few seconds and
-// show the page again once it is stored, unless that would lose a score being typed.
-let typing = false;
-for (const input of document.querySelectorAll(".override input")) input.addEventListener("input", () => (typing = true));
+// show the page again once it is stored, unless that would lose something typed or cut off a
+// recording being played.
+let typing = false; // a score, the verdict or its note
+document.addEventListener("input", () => (typing = true));
+document.addEventListener("change", () => (typing = true));
 if (document.querySelector(".pending-transcript")) {
   const check = async () => {
     try {
@@ -76,7 +78,8 @@ if (document.querySelector(".pending-transcript")) {
       if (response.ok) {
         const result = await response.json();
         if (!result.questions.some((q) => q.pending)) {
-          if (!typing) return window.location.reload();
+          const listening = players.some((player) => !player.paused);
+          if (!typing && !listening) return window.location.reload();
           for (const note of document.querySelectorAll(".pending-transcript")) note.textContent = "Transcribed: reload the page to see it.";
           return;
         }
