@@ -116,11 +116,21 @@ def test_recruiter_and_candidate_meet_and_the_call_survives_a_reload(
     recruiter.get_by_role("button", name="Unmute microphone").click()
 
     # The candidate reloads: the recruiter sees it, and the call is back within 10 s.
+    # (Every state the recruiter's page shows is noted: the gap can be shorter than a poll.)
+    recruiter.evaluate(
+        """() => {
+          const box = document.getElementById("call-state");
+          window.callStates = [];
+          new MutationObserver(() => window.callStates.push(box.textContent.trim())).observe(
+            box, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
     started = time.monotonic()
     candidate.reload()
-    expect(recruiter.locator("#call-state")).not_to_have_text("Connected", timeout=5_000)
     expect(candidate.locator("#call-state")).to_have_text("Connected", timeout=10_000)
     expect(recruiter.locator("#call-state")).to_have_text("Connected", timeout=10_000)
+    shown = recruiter.evaluate("() => window.callStates")
+    assert any(state != "Connected" for state in shown), shown
     wait_for_media(candidate, timeout=10)
     wait_for_media(recruiter, timeout=10)
     back_after = time.monotonic() - started
