@@ -38,10 +38,10 @@ lint: $(STAMP)
 # Small sizes; see each script's --help for the full runs whose numbers are in the README.
 bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
-	$(BIN)/python bench/signaling.py --rooms 10,100 --seconds 5 --idle 500
-	$(BIN)/python bench/media.py --streams 1,10 --seconds 5
+	$(BIN)/python bench/signaling_load.py --rooms 10,100 --seconds 5 --idle 500
+	$(BIN)/python bench/media_load.py --streams 1,10 --seconds 5
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/live.py --answers 4 --speed 4 --webrtc 1
-	$(BIN)/python bench/jobs.py --jobs 50
+	$(BIN)/python bench/job_queue.py --jobs 50
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

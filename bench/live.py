@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.local import LocalScorer  # noqa: E402
 from assistant.scorer import QuestionSpec  # noqa: E402
+from jobs.queue import LocalJobs  # noqa: E402
 from media.pcm import PcmChunk, PcmQueues  # noqa: E402
+from pipeline.answers import PARTIAL_REPLY_S, SEGMENT_REPLY_S  # noqa: E402
+from pipeline.work import Work, answer_body  # noqa: E402
 from rooms.bank import bundled_banks  # noqa: E402
 from tests.wer import wer  # noqa: E402
 from transcription.faster import FasterWhisperEngine  # noqa: E402
-from transcription.jobs import LocalJobs  # noqa: E402
 from transcription.live import AnswerSoFar, LiveTranscriber  # noqa: E402
-from web.answers import PARTIAL_REPLY_S, SEGMENT_REPLY_S  # noqa: E402
-from web.work import Work, answer_body  # noqa: E402
 
 VOICES = [
     ("flite", "slt"),
@@ -100,8 +100,8 @@ def real_time_factor(engine: FasterWhisperEngine, samples: list[bytes]) -> float
 
 
 def pipeline(engine: FasterWhisperEngine, scorer: LocalScorer):  # type: ignore[no-untyped-def]
-    """The service's own job path (web.work.Work behind LocalJobs, with the deadlines of
-    web.answers), without the database writes."""
+    """The service's own job path (pipeline.work.Work behind LocalJobs, with the deadlines of
+    pipeline.answers), without the database writes."""
     work = Work(None, None, lambda: engine, scorer)  # type: ignore[arg-type]
     jobs = LocalJobs(work)
 
@@ -188,7 +188,7 @@ async def delays(
 
     async def on_update(position: int, text: str, final: bool) -> None:
         if final:
-            work.prepare(text)  # as web.answers does
+            work.prepare(text)  # as pipeline.answers does
 
     async def on_final(answer: AnswerSoFar, at: float) -> None:
         text = await finish(work, 1, answer, at)

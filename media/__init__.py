@@ -1,4 +1,3 @@
-"""The server's aiortc peer: per-participant audio recording and the candidate's PCM stream.
-
-Recording is not built yet (see the open recording issue); this package is its place.
-"""
+"""The server's aiortc peer (`peer`): each participant's audio recorded to its own Ogg Opus
+files (`recorder`, `oggopus`, `storage`), and the candidate's audio as 16 kHz mono PCM for
+transcription (`pcm`)."""

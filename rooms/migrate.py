@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic) and loading the bundled question bank."""
+"""Schema migrations (Alembic), run by `p2p-interview migrate` (which then loads the bank)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,3 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema up to `revision`. Call from synchronous code (it runs its own loop)."""
     command.upgrade(alembic_config(database_url), revision)
-
-
-def make_revision(database_url: str, message: str) -> None:
-    """Autogenerate a new migration from the models (a developer tool)."""
-    command.revision(alembic_config(database_url), message=message, autogenerate=True)

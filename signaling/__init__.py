@@ -1,1 +1,2 @@
-"""The WebSocket hub: rooms, presence, relaying WebRTC signaling and interview events."""
+"""The WebSocket hub: each page in its interview's call, presence, relaying WebRTC signaling
+and interview events between the pages (the bus carries them between nodes)."""

@@ -1,4 +1,4 @@
-"""The WebSocket hub: puts each page in its interview's room, tracks presence, relays messages."""
+"""The WebSocket hub: puts each page in its interview's call, tracks presence, relays messages."""
 
 from __future__ import annotations
 
@@ -14,6 +14,18 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import selectinload
 
+from bus.events import (
+    ForPages,
+    InterviewMoved,
+    MalformedMessage,
+    PresenceChanged,
+    Relayed,
+    RoomMessage,
+    decode_room,
+    encode,
+    room_channel,
+)
+from bus.pubsub import Bus
 from media.peer import MediaError
 from rooms.db import SessionMaker
 from rooms.errors import NotFound
@@ -22,7 +34,6 @@ from rooms.models import Interview
 from rooms.recordings import both_consented, segments
 from rooms.states import InterviewState, is_live
 from signaling import protocol
-from signaling.bus import Bus
 from signaling.presence import PRESENCE_TTL_S, PresenceStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +63,8 @@ class Peer:
     ws: web.WebSocketResponse
     recruiter_id: int | None
     role: str = ""
-    room: str = ""
+    call: str = ""
+    """The bus channel of the interview's call, once joined."""
     interview_id: int = 0
     ready: bool = False
     since: float = field(default_factory=time.time)
@@ -62,27 +74,14 @@ class Peer:
 
 
 @dataclass
-class _Room:
+class _Call:
+    """This node's pages of one interview's call."""
+
     peers: dict[str, Peer] = field(default_factory=dict)
 
 
-def channel_for(interview_id: int) -> str:
-    return f"p2pi:room:{interview_id}"
-
-
-async def publish_event(
-    bus: Bus, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None
-) -> None:
-    """An interview event for the pages in the room, from any process that shares the bus (a
-    web node or a worker)."""
-    await bus.publish(
-        channel_for(interview_id),
-        {"kind": "event", "roles": roles, "message": {"type": "event", "name": name, "data": data}},
-    )
-
-
 def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The presence message every page of a room receives.
+    """The presence message every page of a call receives.
 
     `peer` is the newest connection of that role (a reloaded page replaces its old one), so the
     other side knows whom to negotiate the call with.
@@ -110,7 +109,7 @@ def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 class Hub:
-    """Rooms of this node's peers, kept in step with other nodes through the bus."""
+    """The calls of this node's pages, kept in step with other nodes through the bus."""
 
     def __init__(
         self,
@@ -120,6 +119,8 @@ class Hub:
         max_connections: int = 15_000,
         ice_servers: Callable[[str], list[dict[str, Any]]] = lambda peer: [],
         media: MediaGateway | None = None,
+        on_join: Callable[[int, str], Awaitable[None]] | None = None,
+        on_move: Callable[[InterviewMoved], Awaitable[None]] | None = None,
     ) -> None:
         self.ice_servers = ice_servers
         self.media = media
@@ -127,17 +128,15 @@ class Hub:
         self.presence = presence
         self.sessions = sessions
         self.max_connections = max_connections
-        self._rooms: dict[str, _Room] = {}
+        self._calls: dict[str, _Call] = {}
         self._peers: dict[str, Peer] = {}
         self._handlers: dict[str, Any] = {}
         self._refresher: asyncio.Task[None] | None = None
-        self.on_join: Callable[[int, str], Awaitable[None]] | None = None
-        """Called on each node of the room when a page joins it (a reload joins again)."""
-        self.on_move: Callable[[int, float, int | None, bool], Awaitable[None]] | None = None
-        """Called on the other nodes of the room when the recruiter moved to another question
-        through this one, or ended the interview (the candidate's audio may come in
-        elsewhere)."""
-        self.node = secrets.token_hex(8)
+        self.on_join = on_join
+        """Called on each node of the call when a page joins it (a reload joins again)."""
+        self.on_move = on_move
+        """Called on every node of the call when the recruiter moved on or ended the interview
+        (the candidate's audio may come in elsewhere)."""
 
     @property
     def connections(self) -> int:
@@ -191,7 +190,7 @@ class Hub:
                 await self._send(peer, {"type": "pong"})
             elif isinstance(message, protocol.Join):
                 await self._join(peer, message)
-            elif not peer.room:
+            elif not peer.call:
                 raise protocol.ProtocolError("not_joined", "Send a join message first.")
             elif isinstance(message, protocol.Ready):
                 await self._ready(peer)
@@ -206,7 +205,7 @@ class Hub:
             await self._send(peer, protocol.error("internal", "The server could not handle that."))
 
     async def _join(self, peer: Peer, message: protocol.Join) -> None:
-        if peer.room:
+        if peer.call:
             raise protocol.ProtocolError("already_joined", "This connection is already in a room.")
         async with self.sessions() as session:
             try:
@@ -228,16 +227,16 @@ class Hub:
             raise protocol.ProtocolError("ended", "This interview has ended.")
         peer.role = message.role
         peer.interview_id = interview.id
-        peer.room = channel_for(interview.id)
-        room = self._rooms.get(peer.room)
-        if room is None:
-            room = self._rooms[peer.room] = _Room()
-            handler = self._make_handler(peer.room)
-            self._handlers[peer.room] = handler
-            await self.bus.subscribe(peer.room, handler)
-        room.peers[peer.id] = peer
-        await self.presence.put(peer.room, peer.id, peer.info())
-        peers = await self.presence.peers(peer.room)
+        peer.call = room_channel(interview.id)
+        call = self._calls.get(peer.call)
+        if call is None:
+            call = self._calls[peer.call] = _Call()
+            handler = self._make_handler(peer.call)
+            self._handlers[peer.call] = handler
+            await self.bus.subscribe(peer.call, handler)
+        call.peers[peer.id] = peer
+        await self.presence.put(peer.call, peer.id, peer.info())
+        peers = await self.presence.peers(peer.call)
         await self._send(
             peer,
             {
@@ -250,10 +249,7 @@ class Hub:
                 "ice_servers": self.ice_servers(peer.id),
             },
         )
-        await self.bus.publish(
-            peer.room,
-            {"kind": "presence", "from": peer.id, "joined": peer.role, "interview": interview.id},
-        )
+        await self.bus.publish(peer.call, encode(PresenceChanged(peer.id, peer.role, interview.id)))
 
     async def _ready(self, peer: Peer) -> None:
         if peer.role != "candidate":
@@ -269,8 +265,8 @@ class Hub:
                     "consent_required", "Give both consents and click Join first."
                 )
         peer.ready = True
-        await self.presence.put(peer.room, peer.id, peer.info())
-        await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+        await self.presence.put(peer.call, peer.id, peer.info())
+        await self.bus.publish(peer.call, encode(PresenceChanged(peer.id)))
 
     async def _media_offer(self, peer: Peer, sdp: str) -> None:
         """The page's microphone for the server's recorder: only in the call, with both consents."""
@@ -299,102 +295,74 @@ class Hub:
 
     async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:
         message["from"] = peer.id
-        await self.bus.publish(peer.room, {"kind": "relay", "from": peer.id, "message": message})
+        await self.bus.publish(peer.call, encode(Relayed(peer.id, message)))
 
     async def _leave(self, peer: Peer) -> None:
-        if not peer.room:
+        if not peer.call:
             return
         if self.media is not None:
             try:
                 await self.media.close(peer.id)
             except Exception:
                 log.exception("could not close the recording connection")
-        room = self._rooms.get(peer.room)
-        if room:
-            room.peers.pop(peer.id, None)
+        call = self._calls.get(peer.call)
+        if call:
+            call.peers.pop(peer.id, None)
         try:
-            await self.presence.remove(peer.room, peer.id)
-            await self.bus.publish(peer.room, {"kind": "presence", "from": peer.id})
+            await self.presence.remove(peer.call, peer.id)
+            await self.bus.publish(peer.call, encode(PresenceChanged(peer.id)))
         except Exception:
             log.exception("could not record that a peer left")
-        # Two peers of a room leaving at once both find it empty after the awaits above.
-        if room is not None and not room.peers and self._rooms.get(peer.room) is room:
-            del self._rooms[peer.room]
-            handler = self._handlers.pop(peer.room, None)
+        # Two peers of a call leaving at once both find it empty after the awaits above.
+        if call is not None and not call.peers and self._calls.get(peer.call) is call:
+            del self._calls[peer.call]
+            handler = self._handlers.pop(peer.call, None)
             if handler is not None:
-                await self.bus.unsubscribe(peer.room, handler)
+                await self.bus.unsubscribe(peer.call, handler)
 
-    def _make_handler(self, room_name: str) -> Any:
-        async def handle(envelope: dict[str, Any]) -> None:
-            room = self._rooms.get(room_name)
-            if room is None:
+    def _make_handler(self, channel: str) -> Any:
+        async def handle(wire: dict[str, Any]) -> None:
+            call = self._calls.get(channel)
+            if call is None:
                 return
-            kind = envelope.get("kind")
-            if kind == "presence":
-                summary = summarize(await self.presence.peers(room_name))
-                for peer in list(room.peers.values()):
-                    await self._send(peer, summary)
-                if envelope.get("joined") and self.on_join is not None:
-                    try:
-                        await self.on_join(int(envelope["interview"]), str(envelope["joined"]))
-                    except Exception:
-                        log.exception("join hook failed")
-            elif kind == "relay":
-                message = envelope["message"]
-                target = message.get("to")
-                for peer in list(room.peers.values()):
-                    if peer.id == envelope.get("from"):
-                        continue
-                    if target and peer.id != target:
-                        continue
-                    await self._send(peer, message)
-            elif kind == "move":
-                if envelope.get("node") != self.node and self.on_move is not None:
-                    try:
-                        at, position = float(envelope["at"]), envelope.get("position")
-                        ended = bool(envelope.get("ended"))
-                        await self.on_move(int(envelope["interview"]), at, position, ended)
-                    except Exception:
-                        log.exception("move hook failed")
-            elif kind == "event":
-                for peer in list(room.peers.values()):
-                    roles = envelope.get("roles")
-                    if roles and peer.role not in roles:
-                        continue
-                    await self._send(peer, envelope["message"])
+            try:
+                message = decode_room(wire)
+            except MalformedMessage as exc:
+                log.warning("dropping a bus message on %s: %s", channel, exc)
+                return
+            await self._deliver(channel, call, message)
 
         return handle
 
-    async def publish_move(
-        self, interview_id: int, at: float, position: int | None, ended: bool = False
-    ) -> None:
-        """The recruiter moved on here at `at` (to `position`, or out of the questions; `ended`:
-        the interview is over): tell the other nodes of the room."""
-        try:
-            await self._publish_move(interview_id, at, position, ended)
-        except Exception:  # the move is stored; a node starting later reads it from there
-            log.exception("could not tell the other nodes about a move")
-
-    async def _publish_move(
-        self, interview_id: int, at: float, position: int | None, ended: bool
-    ) -> None:
-        await self.bus.publish(
-            channel_for(interview_id),
-            {
-                "kind": "move",
-                "node": self.node,
-                "interview": interview_id,
-                "at": at,
-                "position": position,
-                "ended": ended,
-            },
-        )
-
-    async def publish_event(
-        self, interview_id: int, name: str, data: dict[str, Any], roles: list[str] | None = None
-    ) -> None:
-        """Tell every page of the interview (on any node) that something happened."""
-        await publish_event(self.bus, interview_id, name, data, roles)
+    async def _deliver(self, channel: str, call: _Call, message: RoomMessage) -> None:
+        """A message of the call's bus channel, for this node's pages of it."""
+        match message:
+            case PresenceChanged(joined=joined, interview=interview):
+                summary = summarize(await self.presence.peers(channel))
+                for peer in list(call.peers.values()):
+                    await self._send(peer, summary)
+                if joined and interview is not None and self.on_join is not None:
+                    try:
+                        await self.on_join(interview, joined)
+                    except Exception:
+                        log.exception("join hook failed")
+            case Relayed(sender, payload):
+                target = payload.get("to")
+                for peer in list(call.peers.values()):
+                    if peer.id == sender or (target and peer.id != target):
+                        continue
+                    await self._send(peer, payload)
+            case InterviewMoved():
+                if self.on_move is not None:
+                    try:
+                        await self.on_move(message)
+                    except Exception:
+                        log.exception("move hook failed")
+            case ForPages(payload, roles):
+                for peer in list(call.peers.values()):
+                    if roles and peer.role not in roles:
+                        continue
+                    await self._send(peer, payload)
 
     async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
         if peer.ws.closed:
@@ -406,8 +374,8 @@ class Hub:
         while True:
             await asyncio.sleep(PRESENCE_TTL_S / 3)
             for peer in list(self._peers.values()):
-                if peer.room:
+                if peer.call:
                     try:
-                        await self.presence.put(peer.room, peer.id, peer.info())
+                        await self.presence.put(peer.call, peer.id, peer.info())
                     except Exception:
                         log.exception("presence refresh failed")

@@ -6,13 +6,13 @@ against the models below; anything else is answered with an `error` and the conn
 | type      | direction        | fields                                        | meaning |
 |-----------|------------------|-----------------------------------------------|---------|
 | join      | page → server    | role, interview (recruiter) or token (candidate) | enter the interview's room; first message |
-| joined    | server → page    | peer, role, interview, presence               | you are in; your peer id |
+| joined    | server → page    | peer, role, interview, state, presence, ice_servers | you are in; your peer id and the ICE servers to use |
 | ready     | page → server    | —                                             | candidate clicked Join (consents stored) |
 | presence  | server → page    | recruiter{connected}, candidate{connected, ready} | who is here, after every change |
-| offer     | both ways        | sdp, session, to? / from                      | WebRTC offer (the recruiter's page makes them), relayed |
-| answer    | both ways        | sdp, session, re, to? / from                  | WebRTC answer to offer `re`, relayed |
-| ice       | both ways        | candidate (RTCIceCandidateInit or null), session, to? / from | ICE candidate, relayed |
-| restart   | both ways        | session?, to? / from                          | ask the other side for a fresh offer |
+| offer     | both ways        | sdp, connection, to? / from                   | WebRTC offer (the recruiter's page makes them), relayed |
+| answer    | both ways        | sdp, connection, re, to? / from                | WebRTC answer to offer `re`, relayed |
+| ice       | both ways        | candidate (RTCIceCandidateInit or null), connection, to? / from | ICE candidate, relayed |
+| restart   | both ways        | connection?, to? / from                       | ask the other side for a fresh offer |
 | media-offer | page → server  | sdp                                           | audio-only offer to the server's recorder (all candidates gathered) |
 | media-answer | server → page | sdp                                           | the recorder's answer |
 | event     | server → page    | name, data                                    | interview event (stage changed, question changed, recording on/off) |
@@ -53,7 +53,7 @@ class Offer(_Message):
     type: Literal["offer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
     to: PEER_ID | None = None
-    session: PEER_ID | None = None
+    connection: PEER_ID | None = None
     """Which RTCPeerConnection of the sender this belongs to (a new one after a rebuild)."""
 
 
@@ -61,9 +61,9 @@ class Answer(_Message):
     type: Literal["answer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
     to: PEER_ID | None = None
-    session: PEER_ID | None = None
+    connection: PEER_ID | None = None
     re: PEER_ID | None = None
-    """The offer's session this answers."""
+    """The connection of the offer this answers."""
 
 
 class IceCandidateInit(_Message):
@@ -77,13 +77,13 @@ class Ice(_Message):
     type: Literal["ice"]
     candidate: IceCandidateInit | None
     to: PEER_ID | None = None
-    session: PEER_ID | None = None
+    connection: PEER_ID | None = None
 
 
 class Restart(_Message):
     type: Literal["restart"]
     to: PEER_ID | None = None
-    session: PEER_ID | None = None
+    connection: PEER_ID | None = None
 
 
 class Ping(_Message):
@@ -99,8 +99,6 @@ ClientMessage = Annotated[
     Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer, Field(discriminator="type")
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-
-RELAYED = ("offer", "answer", "ice", "restart")
 
 
 class ProtocolError(Exception):

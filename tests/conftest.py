@@ -26,8 +26,8 @@ from sqlalchemy import text
 from rooms.bank import bundled_banks, import_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.migrate import upgrade
+from service.settings import Settings
 from web.app import create_app
-from web.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -229,7 +229,7 @@ def start_server(env_overrides: dict[str, str], log: Path) -> ServerProcess:
     }
     handle = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve"],
+        [sys.executable, "-m", "service.cli", "serve"],
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

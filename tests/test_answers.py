@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from assistant.scorer import QuestionSpec
+from jobs.queue import Job
 from rooms import conduct
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Answer, Score
 from tests.conftest import Mailbox
 from tests.test_conduct import api, started_interview
-from transcription.jobs import Job
-from web.keys import LIVE
+from web.keys import ANSWERS
 
 FIRST = "A generator yields values lazily."
 SECOND = "It keeps its state between calls, so it can stream a large file line by line."
@@ -38,7 +38,7 @@ async def test_a_question_asked_again_keeps_both_answers_and_scores_the_whole(
 ) -> None:
     interview_id, _, token, _ = await started_interview(client, make_client, mailbox)
     assert (await api(client, token, f"/api/interviews/{interview_id}/technical", {}))[0] == 200
-    work = client.app[LIVE].work
+    work = client.app[ANSWERS].work
     t = time.time() - 60
     first = answer_job(interview_id, t, t + 4, FIRST)
     second = answer_job(interview_id, t + 20, t + 24, SECOND)  # after Previous, then Next

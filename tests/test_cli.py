@@ -13,7 +13,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -263,3 +263,15 @@ async def test_question_count_is_chosen_at_setup(client, mailbox: Mailbox) -> No
     interview_id = int(str(response.url).rsplit("/", 1)[1])
     status, view = await api(client, token, f"/api/interviews/{interview_id}/stage")
     assert status == 200 and view["question_count"] == 3
+
+
+async def test_every_json_error_has_one_shape_with_text_for_people(client) -> None:
+    """A signed-out stage request says what to do, in the same `error` field as every other
+    JSON error (it used to say only "Unauthorized")."""
+    response = await client.get("/api/interviews/1/stage", headers={"Accept": "application/json"})
+    assert response.status == 401
+    assert await response.json() == {"error": "Sign in again to continue."}
+    response = await client.get("/api/interviews/1/nothing-here")
+    assert response.status == 404
+    body = await response.json()
+    assert set(body) == {"error"} and "does not exist" in body["error"]

@@ -13,20 +13,21 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from bus.pubsub import RedisBus
+from jobs.queue import Job
+from jobs.worker import StreamWorker
 from rooms.bank import bundled_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Answer, Score
-from signaling.bus import RedisBus
 from tests.conftest import Mailbox, with_redis
 from tests.rtc import SpeakingPeer, espeak, wav_seconds
 from tests.test_candidate_and_presence import next_of
 from tests.test_recording import in_call
 from tests.test_workers import start_worker, wait_for_line
 from tests.wer import wer
-from transcription.jobs import Job, StreamWorker
 from web.app import create_app
-from web.conduct import NO_WORKER
-from web.keys import LIVE
+from web.keys import ANSWERS
+from web.stage_api import NO_WORKER
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
 SPOKEN = FIRST.expected_answer  # a strong answer to question 1, read out by espeak-ng
@@ -38,7 +39,7 @@ async def test_partial_text_while_speaking_and_a_score_after_moving_on(
     health = await (await client.get("/healthz")).json()
     assert health == {"ok": True, "jobs": {"queue": "in-process", "running": 0}}
     await speak_an_answer(client, make_client, mailbox, settings, tmp_path)
-    print(f"pipeline timings: {client.app[LIVE].work.timings}")
+    print(f"pipeline timings: {client.app[ANSWERS].work.timings}")
 
 
 async def test_an_answer_is_handed_on_when_the_candidates_audio_stops(
@@ -47,7 +48,7 @@ async def test_an_answer_is_handed_on_when_the_candidates_audio_stops(
     """The candidate's page goes away mid-answer (closed, or reconnected to another node): a
     while after their audio stopped, what they said is stored without waiting for the recruiter
     to move on (an answer continued later is added to it)."""
-    live = client.app[LIVE]
+    live = client.app[ANSWERS]
     live.audio_gone_s = 2.0
     interview_id, _, token, _, candidate_ws = await in_call(
         client, make_client, mailbox, "gone@example.com"
@@ -83,7 +84,7 @@ async def test_the_same_through_redis_and_a_worker_process(
     """Scale-out: the node only finds speech segments; a `p2p-interview worker` transcribes
     them (replies over Redis) and stores and scores the answer."""
     node = await aiohttp_client(create_app(replace(with_redis(settings), inline_worker=False)))
-    assert node.app[LIVE].work is None
+    assert node.app[ANSWERS].work is None
     log = tmp_path / "worker.log"
     worker = start_worker(
         "w1", {"DATABASE_URL": settings.database_url, "REDIS_URL": redis_url}, log
@@ -132,7 +133,7 @@ async def test_the_candidate_on_another_node_than_the_recruiter(
         settings,
         tmp_path,
     )
-    assert not recruiter_node.app[LIVE]._live  # no audio came to the recruiter's node
+    assert not recruiter_node.app[ANSWERS]._live  # no audio came to the recruiter's node
 
 
 async def read_all(ws) -> None:  # type: ignore[no-untyped-def]

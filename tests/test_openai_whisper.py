@@ -14,12 +14,12 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from media.pcm import PcmChunk
+from pipeline.factories import make_speech_engine
+from service.settings import Settings
 from tests.test_transcription import ANSWERS, speech_pcm
 from transcription.engine import make_engine
 from transcription.live import AnswerSoFar, LiveTranscriber
 from transcription.openai_whisper import OpenAIWhisperEngine, checkpoint_for
-from web.app import make_speech_engine
-from web.settings import Settings
 
 DIMS = ModelDimensions(
     n_mels=80,

@@ -207,7 +207,7 @@ async def test_retention_deletes_old_recordings_and_keeps_transcripts(
     client, mailbox: Mailbox, settings
 ) -> None:
     from media.storage import LocalStorage
-    from web.retention import purge_recordings
+    from pipeline.retention import purge_recordings
 
     interview_id = await finished_interview(client, mailbox, settings)
     engine = make_engine(settings.database_url)

@@ -17,27 +17,26 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from rooms.db import make_engine, make_sessionmaker
-from rooms.models import Answer, Score
-from signaling.bus import RedisBus
-from signaling.hub import channel_for
-from tests.conftest import ROOT
-from tests.rtc import decode_to_pcm, espeak
-from tests.seed import _seed
-from tests.wer import wer
-from transcription.jobs import (
+from bus.events import room_channel
+from bus.pubsub import RedisBus
+from jobs.queue import MAX_DELIVERIES, Job
+from jobs.streams import (
     ANSWER_STREAM,
     FAILED_STREAM,
     GROUP,
     LIVE_STREAM,
-    MAX_DELIVERIES,
-    Job,
     RedisJobs,
-    StreamWorker,
     requeue_failed,
 )
+from jobs.worker import StreamWorker
+from pipeline.work import answer_body
+from rooms.db import make_engine, make_sessionmaker
+from rooms.models import Answer, Score
+from tests.conftest import ROOT
+from tests.rtc import decode_to_pcm, espeak
+from tests.seed import _seed
+from tests.wer import wer
 from transcription.live import AnswerSoFar, Piece
-from web.work import answer_body
 
 # Long enough that transcribing it takes a few seconds even on a fast machine.
 SPOKEN = (
@@ -53,7 +52,7 @@ ALREADY_TRANSCRIBED = "Let me compare the three containers."
 
 def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "worker", "--name", name],
+        [sys.executable, "-m", "service.cli", "worker", "--name", name],
         env={**os.environ, "LOG_LEVEL": "INFO", **env},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -102,7 +101,7 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
     async def on_event(message: dict[str, Any]) -> None:
         events.append(message["message"])
 
-    await bus.subscribe(channel_for(interview_id), on_event)
+    await bus.subscribe(room_channel(interview_id), on_event)
     jobs = RedisJobs(client, bus)
     await jobs.start()
     now = time.time()
@@ -173,7 +172,7 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
 @pytest.mark.parametrize("command", ["worker", "requeue-failed-jobs"])
 def test_the_queue_commands_need_redis(tmp_path: Path, command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "web.cli", command],
+        [sys.executable, "-m", "service.cli", command],
         env={**os.environ, "REDIS_URL": "", "DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,

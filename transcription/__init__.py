@@ -1,4 +1,5 @@
-"""Speech to text: one engine interface (faster-whisper, OpenAI API) and live segmentation."""
+"""Speech to text: one engine interface (`engine`) with faster-whisper, openai-whisper and the
+OpenAI API behind it, and live segmentation of a candidate's audio (`live`)."""
 
 import os
 

@@ -1,1 +1,2 @@
-"""The aiohttp application: pages, forms, sessions, CSRF, email, and the composition root."""
+"""The aiohttp application: the composition root (`app`), pages, forms, JSON APIs, sessions,
+CSRF, rate limits and email. Nothing outside it imports it but the entry point (service.cli)."""

@@ -8,38 +8,52 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp_session import AbstractStorage
 from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from aiohttp_session.redis_storage import RedisStorage
 
-from assistant.llm import LLMJudge
-from assistant.local import LocalScorer
-from assistant.scorer import Scorer
+from bus.pubsub import Bus, MemoryBus, RedisBus
+from jobs.queue import JobQueue, LocalJobs
+from jobs.streams import RedisJobs
+from jobs.worker import StreamWorker
 from media.peer import MediaServer
 from media.storage import LocalStorage
-from rooms.db import SessionMaker, make_engine, make_sessionmaker
-from signaling.bus import Bus, MemoryBus, RedisBus
-from signaling.hub import Hub, publish_event
+from pipeline.answers import NodeAnswers
+from pipeline.factories import make_work
+from pipeline.journal import RecordingJournal
+from pipeline.moves import InterviewMoves
+from pipeline.retention import retention_loop
+from rooms.db import make_engine, make_sessionmaker
+from service.settings import Settings
+from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
-from transcription import engine as speech
-from transcription.jobs import JobQueue, LocalJobs, RedisJobs, StreamWorker
-from web import account, candidate, conduct, interviews, pages, results, setup
-from web.answers import LiveAnswers
+from web import (
+    account,
+    candidate,
+    interview_pages,
+    pages,
+    results_pages,
+    setup,
+    stage_api,
+)
 from web.keys import (
-    BACKGROUND,
+    ANSWERS,
+    BUS,
     HUB,
     JOURNAL,
     LIMITER,
-    LIVE,
     MAILER,
     MEDIA,
+    MOVES,
     SESSIONS,
     SETTINGS,
     STORAGE,
@@ -47,11 +61,7 @@ from web.keys import (
 from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from web.recordings import RecordingJournal
-from web.retention import retention_loop
 from web.security import csrf_middleware, csrf_token, recruiter_id
-from web.settings import Settings
-from web.work import Work
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -69,45 +79,6 @@ def secret_key(settings: Settings) -> bytes:
             path.chmod(0o600)
         secret = path.read_text().strip()
     return hashlib.sha256(secret.encode()).digest()
-
-
-def make_speech_engine(settings: Settings) -> speech.Engine:
-    """The transcription engine the settings choose."""
-    return speech.make_engine(
-        settings.transcription_engine,
-        model=settings.openai_transcribe_model
-        if settings.transcription_engine == "openai"
-        else settings.whisper_model,
-        base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
-    )
-
-
-def make_work(settings: Settings, sessions: SessionMaker, bus: Bus) -> Work:
-    """What runs speech jobs, in `serve` or in a worker; results go to the room over `bus`."""
-
-    async def publish(interview_id: int, name: str, data: dict[str, object]) -> None:
-        await publish_event(bus, interview_id, name, data, roles=["recruiter"])
-
-    return Work(
-        sessions,
-        publish,
-        lambda: make_speech_engine(settings),
-        make_scorer(settings),
-        engine_name=settings.transcription_engine,
-    )
-
-
-def make_scorer(settings: Settings) -> Scorer:
-    local = LocalScorer()
-    if settings.scorer == "llm":
-        return LLMJudge(
-            settings.llm_model,
-            fallback=local,
-            base_url=settings.openai_base_url or None,
-            api_key=settings.openai_api_key,
-        )
-    return local
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -178,13 +149,7 @@ def create_app(settings: Settings) -> web.Application:
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
     storage = LocalStorage(settings.recordings_dir)
     server_ice = ice_servers_for(settings.ice_servers, settings.turn_secret, "server")
-    hub = Hub(
-        bus,
-        presence,
-        app[SESSIONS],
-        ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
-    )
-    journal = RecordingJournal(app[SESSIONS], storage, hub)
+    journal = RecordingJournal(app[SESSIONS], storage, bus)
     work = (
         make_work(settings, app[SESSIONS], bus)
         if settings.inline_worker or not redis_client
@@ -199,31 +164,40 @@ def create_app(settings: Settings) -> web.Application:
         jobs = RedisJobs(redis_client, bus)
         if work is not None:
             worker = StreamWorker(redis_client, bus, work, reclaim_after_s=settings.job_reclaim_s)
-    live = LiveAnswers(app[SESSIONS], hub, jobs, work)
-    hub.on_join, hub.on_move = live.joined, live.moved_elsewhere
+    answers = NodeAnswers(app[SESSIONS], bus, jobs, work)
     media = MediaServer(
-        storage, server_ice, on_segment=journal.record, pcm_sink=live, on_state=journal.state
+        storage, server_ice, on_segment=journal.record, pcm_sink=answers, on_state=journal.state
     )
-    hub.media = media
-    app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE], app[LIVE] = hub, journal, media, storage, live
-    app[BACKGROUND] = set()
+    node = secrets.token_hex(8)  # this node's name on the bus
+    moves = InterviewMoves(answers, bus, node, media)
+    hub = Hub(
+        bus,
+        presence,
+        app[SESSIONS],
+        ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
+        media=media,
+        on_join=answers.joined,
+        on_move=moves.arrived,
+    )
+    app[BUS], app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE] = bus, hub, journal, media, storage
+    app[ANSWERS], app[MOVES] = answers, moves
     app[LIMITER] = limiter
     app[MAILER] = make_mailer(settings)
 
     key = secret_key(settings)
-    cookie = {
+    cookie: dict[str, Any] = {
         "cookie_name": "p2pi_session",
         "httponly": True,
         "samesite": "Lax",
         "secure": settings.secure_cookies,
         "max_age": 7 * 24 * 3600,
     }
-    storage = (
+    session_storage: AbstractStorage = (
         RedisStorage(redis_client, key_factory=lambda: secrets.token_urlsafe(24), **cookie)
         if redis_client
         else EncryptedCookieStorage(key, **cookie)
     )
-    setup_sessions(app, storage)
+    setup_sessions(app, session_storage)
     app.middlewares.append(error_middleware)
     app.middlewares.append(csrf_middleware)
 
@@ -235,7 +209,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/ws", websocket, name="ws")
-    for module in (pages, account, setup, interviews, candidate, conduct, results):
+    for module in (pages, account, setup, interview_pages, candidate, stage_api, results_pages):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -257,7 +231,7 @@ def create_app(settings: Settings) -> web.Application:
         await app[HUB].stop()
         await media.close_all()
         await journal.stop()
-        await live.stop()
+        await answers.stop()
         if worker is not None:
             await worker.stop()
         await jobs.stop()

@@ -9,6 +9,7 @@ from rooms.consents import LABELS, ConsentKind, Party
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import candidate_joins, candidate_ready_to_join, get_by_candidate_token
 from rooms.states import InterviewState, is_live
+from web.errors import json_error
 from web.invitations import local_time_text
 from web.keys import SESSIONS, SETTINGS
 from web.security import client_ip
@@ -65,12 +66,12 @@ async def candidate_join(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        return web.json_response({"error": "Send the consents as JSON."}, status=400)
+        return json_error(400, "Send the consents as JSON.")
     if not isinstance(body, dict):
-        return web.json_response({"error": "Send the consents as a JSON object."}, status=400)
+        return json_error(400, "Send the consents as a JSON object.")
     raw = body.get("consents")
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
-        return web.json_response({"error": "consents must be a list of names."}, status=400)
+        return json_error(400, "consents must be a list of names.")
     given = {ConsentKind(k) for k in raw if k in ConsentKind._value2member_map_}
     async with request.app[SESSIONS].begin() as session:
         try:
@@ -87,5 +88,5 @@ async def candidate_join(request: web.Request) -> web.Response:
                 {"error": "This interview link is not valid or has ended."}, status=404
             )
         except InvalidInput as exc:
-            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+            return json_error(422, exc.message, exc.field)
     return web.json_response({"ok": True})

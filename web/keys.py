@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bus.pubsub import Bus
 from media.peer import MediaServer
 from media.storage import RecordingStorage
+from pipeline.answers import NodeAnswers
+from pipeline.journal import RecordingJournal
+from pipeline.moves import InterviewMoves
 from rooms.db import SessionMaker
+from service.settings import Settings
 from signaling.hub import Hub
-from web.answers import LiveAnswers
 from web.mail import Mailer
 from web.ratelimit import RateLimiter
-from web.recordings import RecordingJournal
-from web.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("db_sessions", SessionMaker)
@@ -22,5 +24,6 @@ LIMITER = web.AppKey("rate_limiter", RateLimiter)
 MEDIA = web.AppKey("media", MediaServer)
 STORAGE = web.AppKey("recording_storage", RecordingStorage)
 JOURNAL = web.AppKey("recording_journal", RecordingJournal)
-LIVE = web.AppKey("live_answers", LiveAnswers)
-BACKGROUND = web.AppKey("background_tasks", set)
+ANSWERS = web.AppKey("node_answers", NodeAnswers)
+MOVES = web.AppKey("interview_moves", InterviewMoves)
+BUS = web.AppKey("bus", Bus)

@@ -9,7 +9,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from rooms.errors import NotFound
-from web.keys import LIVE, SETTINGS
+from web.errors import json_error
+from web.keys import ANSWERS, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -32,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
     """Liveness for load balancers, and the speech queue for operators: with Redis, how many
     jobs wait and how many workers are taking them (0 workers: nothing gets transcribed)."""
     try:
-        jobs = await request.app[LIVE].jobs.status()
+        jobs = await request.app[ANSWERS].jobs.status()
     except Exception as exc:  # Redis unreachable: this node cannot do its work
         log.warning("health check: the job queue is unreachable: %s", exc)
         return web.json_response({"ok": False, "jobs": {"error": str(exc)}}, status=503)
@@ -76,5 +77,5 @@ async def error_middleware(
             "The server could not complete this request. Nothing you entered was lost; try again."
         )
     if wants_json:
-        return web.json_response({"error": title, "message": message}, status=status)
+        return json_error(status, message or title)
     return error_page(request, status, title, message or title)

@@ -204,7 +204,7 @@ async def mode_submit(request: web.Request) -> web.Response:
         "question_count": form.get("question_count", ""),
     }
     max_questions = await _question_total(request, draft["specialization"])
-    extra = {"draft": draft, "max_questions": max_questions}
+    extra: dict[str, Any] = {"draft": draft, "max_questions": max_questions}
     try:
         question_count = int(values["question_count"] or DEFAULT_QUESTION_COUNT)
     except ValueError:

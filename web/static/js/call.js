@@ -1,7 +1,7 @@
 // The browser-to-browser call: one RTCPeerConnection with audio and video, negotiated over the
 // signaling WebSocket. Only the recruiter's page makes offers; the candidate's page answers and,
 // when it needs a (new) connection, asks for an offer with "restart". One offerer means no
-// glare. Every message names the sending connection (`session`), so after either page is
+// glare. Every message names the sending connection (`connection`), so after either page is
 // reloaded stale answers and candidates of an older connection are recognised and dropped.
 
 import { RecordingLink, showRecording } from "./recording.js";
@@ -26,10 +26,10 @@ export class Call extends EventTarget {
     this.otherRole = otherRole; // "candidate" or "recruiter": whose peer id to follow
     this.iceServers = [];
     this.pc = null;
-    this.session = null; // our current connection
-    this.remoteSession = null; // theirs, once known
+    this.connection = null; // our current connection
+    this.remoteConnection = null; // theirs, once known
     this.remotePeer = null;
-    this.pending = []; // ICE candidates that came before their session's description
+    this.pending = []; // ICE candidates that came before their connection's description
     this.stopped = false;
 
     signaling.addEventListener("joined", (e) => {
@@ -52,7 +52,7 @@ export class Call extends EventTarget {
   }
 
   send(message) {
-    this.signaling.send({ ...message, to: this.remotePeer, session: this.session });
+    this.signaling.send({ ...message, to: this.remotePeer, connection: this.connection });
   }
 
   // Presence tells us the other side's current page; a new peer id means a fresh connection.
@@ -73,8 +73,8 @@ export class Call extends EventTarget {
   connectTo(peer) {
     this.closePeerConnection();
     this.remotePeer = peer;
-    this.session = newId();
-    this.remoteSession = null;
+    this.connection = newId();
+    this.remoteConnection = null;
     this.pending = [];
     this.connected = false;
     this.setState(this.state === "connected" || this.state === "left" ? "reconnecting" : "connecting");
@@ -93,7 +93,7 @@ export class Call extends EventTarget {
       if (pc !== this.pc) return;
       if (!this.offerer) {
         // Ask for an offer, unless one is already being answered.
-        if (!this.remoteSession) this.send({ type: "restart" });
+        if (!this.remoteConnection) this.send({ type: "restart" });
         return;
       }
       try {
@@ -143,12 +143,12 @@ export class Call extends EventTarget {
   onRestart(message) {
     if (!this.offerer || this.stopped || message.from !== this.remotePeer || !this.pc) return;
     const pc = this.pc;
-    if (!this.remoteSession) {
+    if (!this.remoteConnection) {
       // Our offer is not answered yet (it may have been lost): send it again.
       if (pc.localDescription && pc.localDescription.type === "offer") {
         this.send({ type: "offer", sdp: pc.localDescription.sdp });
       }
-    } else if (message.session !== this.remoteSession) {
+    } else if (message.connection !== this.remoteConnection) {
       this.connectTo(this.remotePeer); // their connection is new: so is ours
     } else if (pc.connectionState !== "connected") {
       pc.restartIce();
@@ -157,22 +157,22 @@ export class Call extends EventTarget {
 
   async onOffer(message) {
     if (this.stopped || this.offerer) return;
-    if (message.from !== this.remotePeer || (this.remoteSession && message.session !== this.remoteSession)) {
+    if (message.from !== this.remotePeer || (this.remoteConnection && message.connection !== this.remoteConnection)) {
       // Their page or connection is new: so is ours.
       this.connectTo(message.from);
     }
     const pc = this.pc;
-    if (message.session === this.remoteSession && pc.remoteDescription && pc.remoteDescription.sdp === message.sdp) {
+    if (message.connection === this.remoteConnection && pc.remoteDescription && pc.remoteDescription.sdp === message.sdp) {
       // The same offer again (our answer was lost): answer again.
-      if (pc.localDescription) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.session });
+      if (pc.localDescription) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.connection });
       return;
     }
-    this.remoteSession = message.session;
+    this.remoteConnection = message.connection;
     try {
       await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
       this.flushPending();
       await pc.setLocalDescription();
-      if (pc === this.pc) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.session });
+      if (pc === this.pc) this.send({ type: "answer", sdp: pc.localDescription.sdp, re: message.connection });
     } catch (error) {
       console.warn("could not answer the offer", error);
     }
@@ -180,9 +180,9 @@ export class Call extends EventTarget {
 
   async onAnswer(message) {
     if (this.stopped || !this.offerer || !this.pc) return;
-    if (message.from !== this.remotePeer || message.re !== this.session) return; // an old offer's
+    if (message.from !== this.remotePeer || message.re !== this.connection) return; // an old offer's
     if (this.pc.signalingState !== "have-local-offer") return;
-    this.remoteSession = message.session;
+    this.remoteConnection = message.connection;
     try {
       await this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
       this.flushPending();
@@ -193,11 +193,11 @@ export class Call extends EventTarget {
 
   async onCandidate(message) {
     if (!this.pc || message.from !== this.remotePeer) return;
-    if (!this.remoteSession || !this.pc.remoteDescription) {
+    if (!this.remoteConnection || !this.pc.remoteDescription) {
       this.pending.push(message);
       return;
     }
-    if (message.session !== this.remoteSession) return;
+    if (message.connection !== this.remoteConnection) return;
     await this.pc.addIceCandidate(message.candidate || null).catch(() => {});
   }
 
@@ -205,7 +205,7 @@ export class Call extends EventTarget {
     const pending = this.pending;
     this.pending = [];
     for (const message of pending) {
-      if (message.session === this.remoteSession) this.pc.addIceCandidate(message.candidate || null).catch(() => {});
+      if (message.connection === this.remoteConnection) this.pc.addIceCandidate(message.candidate || null).catch(() => {});
     }
   }
 

@@ -1,4 +1,5 @@
 // The candidate's page: equipment check, consents, Join, then the call once the interview starts.
+import { api } from "./api.js";
 import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
@@ -170,13 +171,10 @@ joinButton.addEventListener("click", async () => {
   joinButton.disabled = true;
   joinButton.textContent = "Joining…";
   try {
-    const response = await fetch(`/i/${token}/join`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ consents: consentBoxes.filter((b) => b.checked).map((b) => b.value) }),
+    await api(`/i/${token}/join`, {
+      csrf,
+      body: { consents: consentBoxes.filter((b) => b.checked).map((b) => b.value) },
     });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || body.message || `The server answered ${response.status}.`);
   } catch (error) {
     joinError.textContent = `Could not join: ${error.message}`;
     joinButton.textContent = "Join";

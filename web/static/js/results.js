@@ -1,6 +1,8 @@
 // The results page: transcript lines seek the candidate's player, the line being played is
 // highlighted, the recruiter's own scores are saved, and the report prints.
 
+import { api } from "./api.js";
+
 const root = document.getElementById("results");
 const interviewId = root.dataset.interview;
 const csrf = document.getElementById("csrf").value;
@@ -49,13 +51,10 @@ for (const button of document.querySelectorAll("button.save-override")) {
     const value = input.value === "" ? null : Number(input.value);
     status.textContent = "Saving…";
     try {
-      const response = await fetch(`/api/interviews/${interviewId}/scores/${position}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ override: value }),
+      const body = await api(`/api/interviews/${interviewId}/scores/${position}`, {
+        csrf,
+        body: { override: value },
       });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
       status.textContent = value === null ? "Your score removed; the AI's score counts." : "Saved.";
       const badge = document.getElementById(`score-${position}`);
       if (badge) badge.textContent = `${value === null ? body.ai : value}/10`;

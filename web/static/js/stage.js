@@ -1,5 +1,7 @@
 // The recruiter's stage panel: Interview plan, technical questions, Finish interview, and notes.
 
+import { api } from "./api.js";
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -26,16 +28,7 @@ export class StagePanel {
   }
 
   async request(path, body) {
-    const options = { headers: { Accept: "application/json", "X-CSRF-Token": this.csrf } };
-    if (body !== undefined) {
-      options.method = "POST";
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(`/api/interviews/${this.interviewId}${path}`, options);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || data.message || `The server answered ${response.status}.`);
-    return data;
+    return api(`/api/interviews/${this.interviewId}${path}`, { csrf: this.csrf, body });
   }
 
   // Whether a candidate-side stage event shows something else than this panel.
@@ -268,13 +261,7 @@ export class NotesAutosave {
     clearTimeout(this.timer);
     const text = this.textarea.value;
     try {
-      const response = await fetch(this.url, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": this.csrf, Accept: "application/json" },
-        body: JSON.stringify({ text }),
-      });
-      const data = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+      const data = await api(this.url, { csrf: this.csrf, body: { text } });
       this.saved = text;
       if (this.textarea.value === text) localStorage.removeItem(this.key);
       this.status.textContent = `All notes saved at ${new Date(data.saved_at).toLocaleTimeString()}.`;

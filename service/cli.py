@@ -15,7 +15,7 @@ from rooms.bank import BankInvalid, bundled_banks, dump_bank, import_banks, load
 from rooms.db import make_engine, make_sessionmaker
 from rooms.errors import InvalidInput
 from rooms.migrate import upgrade
-from web.settings import Settings, SettingsError
+from service.settings import Settings, SettingsError
 
 
 async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -41,7 +41,7 @@ def serve(settings: Settings) -> None:
 
     from aiohttp import web
 
-    from web.app import create_app
+    from web.app import create_app  # the one import of web/ outside it
 
     app = create_app(settings)
     # Thousands of long-lived WebSockets make full collections slow (150-220 ms pauses were
@@ -55,51 +55,13 @@ def serve(settings: Settings) -> None:
 async def _requeue(url: str) -> int:
     import redis.asyncio as aioredis
 
-    from transcription.jobs import requeue_failed
+    from jobs.streams import requeue_failed
 
     client = aioredis.from_url(url)
     try:
         return await requeue_failed(client)
     finally:
         await client.aclose()
-
-
-async def run_worker(settings: Settings, name: str | None) -> None:
-    """Serve speech jobs from the Redis stream until SIGTERM or SIGINT (the running job is
-    finished first; a job of a worker that dies is taken over by another after
-    JOB_RECLAIM_S)."""
-    import signal
-
-    import redis.asyncio as aioredis
-
-    from signaling.bus import RedisBus
-    from transcription.jobs import StreamWorker
-    from web.app import make_work
-
-    client = aioredis.Redis(
-        connection_pool=aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=10, timeout=10
-        )
-    )
-    engine = make_engine(settings.effective_database_url)
-    bus = RedisBus(client)
-    work = make_work(settings, make_sessionmaker(engine), bus)
-    worker = StreamWorker(client, bus, work, name=name, reclaim_after_s=settings.job_reclaim_s)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await work.warm_up()  # load the models before taking the first job
-        logging.getLogger(__name__).info("worker %s ready", worker.name)
-        worker.start()
-        await stop.wait()
-        await worker.stop()
-    finally:
-        work.close()
-        await bus.close()
-        await client.aclose()
-        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        from service.worker import run_worker
+
         asyncio.run(run_worker(settings, args.name))
     elif args.command == "requeue-failed-jobs":
         if not settings.redis_url:
@@ -187,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: give --days N (N > 0) or set RECORDING_RETENTION_DAYS", file=sys.stderr)
             return 2
         from media.storage import LocalStorage
-        from web.retention import purge_recordings
+        from pipeline.retention import purge_recordings
 
         engine = make_engine(settings.effective_database_url)
         count = asyncio.run(

@@ -9,12 +9,14 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bus.events import StageShown
 from rooms import conduct
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import get_by_candidate_token, get_for_recruiter
 from rooms.models import Interview, InterviewEvent, Topic
 from rooms.states import IllegalTransition, InterviewState
-from web.keys import HUB, LIVE, SESSIONS
+from web.errors import json_error
+from web.keys import ANSWERS, MOVES, SESSIONS
 from web.security import path_id, recruiter_id
 
 routes = web.RouteTableDef()
@@ -81,7 +83,7 @@ async def assistant_state(request: web.Request) -> dict[str, Any]:
     """Whether live transcription and scoring can run now, with a message for the recruiter
     when they cannot (with Redis, nothing runs without a worker)."""
     try:
-        status = await request.app[LIVE].jobs.status()
+        status = await request.app[ANSWERS].jobs.status()
     except Exception:
         return {"ok": False, "message": QUEUE_DOWN}
     if status.get("queue") == "redis" and status.get("workers") == 0:
@@ -114,9 +116,9 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         try:
             event = await action(session, interview, body)
         except InvalidInput as exc:
-            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+            return json_error(422, exc.message, exc.field)
         except IllegalTransition as exc:
-            return web.json_response({"error": str(exc)}, status=409)
+            return json_error(409, str(exc))
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
@@ -124,12 +126,10 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         # The live transcript starts the next answer exactly when the question changed, on
         # whichever node receives the candidate's audio.
         position = event.data.get("position") if event.kind == "question" else None
-        request.app[LIVE].boundary(interview.id, event.at, position)
-        await request.app[HUB].publish_move(interview.id, event.at.timestamp(), position)
+        shown = StageShown(public["state"], public["question"]) if announce else None
+        await request.app[MOVES].moved(interview.id, event.at, position, shown)
     if view["state"] in {"technical", "finishing"}:
         view["assistant"] = await assistant_state(request)
-    if announce:
-        await request.app[HUB].publish_event(interview.id, "stage", public)
     return web.json_response(view)
 
 
@@ -201,13 +201,13 @@ async def save_notes(request: web.Request) -> web.Response:
     else:
         text = (await request.post()).get("text")
     if not isinstance(text, str):
-        return web.json_response({"error": "Send the notes as text."}, status=422)
+        return json_error(422, "Send the notes as text.")
     async with request.app[SESSIONS].begin() as session:
         interview = await get_for_recruiter(session, rid, path_id(request))
         try:
             note = await conduct.save_notes(session, interview, text)
         except InvalidInput as exc:
-            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+            return json_error(422, exc.message, exc.field)
     return web.json_response({"saved_at": note.updated_at.isoformat(), "length": len(note.text)})
 
 
@@ -217,7 +217,7 @@ async def candidate_stage(request: web.Request) -> web.Response:
         try:
             found = await get_by_candidate_token(session, request.match_info["token"])
         except NotFound:
-            return web.json_response({"error": "This interview link is not valid."}, status=404)
+            return json_error(404, "This interview link is not valid.")
         interview = await conduct.load(session, found.id)
     view = candidate_view(interview)
     if view["state"] == InterviewState.COMPLETED.value:

@@ -23,15 +23,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.scorer import QuestionSpec, Scorer, Verdict
+from bus.events import PageEvent, ScoreReady, TranscriptUpdated
+from jobs.queue import Job, JobKind, Reply
 from rooms import conduct
 from rooms.db import SessionMaker
 from transcription.engine import Engine, without_loops
-from transcription.jobs import Job, Reply
 from transcription.live import AnswerSoFar
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[int, str, dict[str, Any]], Awaitable[None]]
+Publish = Callable[[int, PageEvent], Awaitable[None]]
+"""Sends an interview event to the recruiter's page, from whichever process runs the job."""
 T = TypeVar("T")
 
 
@@ -87,12 +89,12 @@ class Work:
         self._locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}  # with its users
 
     async def __call__(self, job: Job) -> Reply | None:
-        if job.kind == "transcribe":
+        if job.kind == JobKind.TRANSCRIBE:
             return {"text": await self.transcribe(job.pcm, bool(job.body.get("partial")))}
-        if job.kind == "answer":
+        if job.kind == JobKind.ANSWER:
             await self.answer(job)
             return None
-        if job.kind == "warm-up":
+        if job.kind == JobKind.WARM_UP:
             await self.warm_up()
             return None
         raise ValueError(f"unknown job kind {job.kind!r}")
@@ -203,9 +205,7 @@ class Work:
             position,
             len(stored.split()),
         )
-        await self.publish(
-            interview_id, "transcript", {"position": position, "text": stored, "final": True}
-        )
+        await self.publish(interview_id, TranscriptUpdated(position, stored, True))
         if question is None:
             return
         spec = QuestionSpec(question.text, question.expected_answer, tuple(question.key_points))
@@ -240,16 +240,15 @@ class Work:
         )
         await self.publish(
             interview_id,
-            "score",
-            {
-                "position": position,
-                "score": verdict.score,
-                "rationale": verdict.rationale,
-                "covered": verdict.covered,
-                "missing": verdict.missing,
-                "follow_up": verdict.follow_up,
-                "note": verdict.note,
-            },
+            ScoreReady(
+                position,
+                verdict.score,
+                verdict.rationale,
+                list(verdict.covered),
+                list(verdict.missing),
+                verdict.follow_up,
+                verdict.note,
+            ),
         )
 
     async def _store(

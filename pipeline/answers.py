@@ -2,7 +2,7 @@
 transcript and AI score), each step pushed to the recruiter's page as it happens.
 
 The node finds the speech segments (cheap); the speech jobs run in this process or, with Redis,
-on whichever worker takes them (web.work)."""
+on whichever worker takes them (pipeline.work)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from bus.events import TranscriptUpdated, publish_event
+from bus.pubsub import Bus
+from jobs.queue import JobKind, JobQueue
 from media.pcm import PcmChunk
+from pipeline.work import Work, answer_body
 from rooms import conduct
 from rooms.db import SessionMaker
-from signaling.hub import Hub
-from transcription.jobs import JobQueue
 from transcription.live import AnswerSoFar, LiveTranscriber
-from web.work import Work, answer_body
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,13 @@ SEGMENT_REPLY_S = 10.0  # past this, the answer job transcribes the segment itse
 # the transcriber waits for segments when the recruiter moves on)
 
 
-class LiveAnswers:
-    """A PCM sink (media.pcm.PcmSink) and the keeper of each interview's live transcriber."""
+class NodeAnswers:
+    """The answers of the candidates whose audio comes to this node: a PCM sink
+    (media.pcm.PcmSink) and the keeper of each interview's live transcriber."""
 
-    def __init__(self, sessions: SessionMaker, hub: Hub, jobs: JobQueue, work: Work | None) -> None:
+    def __init__(self, sessions: SessionMaker, bus: Bus, jobs: JobQueue, work: Work | None) -> None:
         self.sessions = sessions
-        self.hub = hub
+        self.bus = bus
         self.jobs = jobs
         self.work = work  # set when this process runs speech jobs itself
         self._live: dict[int, LiveTranscriber] = {}
@@ -49,12 +51,16 @@ class LiveAnswers:
     def _transcriber(self, interview_id: int) -> LiveTranscriber:
         live = self._live.get(interview_id)
         if live is None:
-            live = LiveTranscriber(
+
+            async def final(answer: AnswerSoFar, at: float) -> None:
+                await self._final(interview_id, created, answer, at)
+
+            created = live = LiveTranscriber(
                 lambda pcm, partial: self._transcribe(interview_id, pcm, partial),
                 on_update=lambda position, text, final: self._update(
                     interview_id, position, text, final
                 ),
-                on_final=lambda answer, at: self._final(interview_id, live, answer, at),
+                on_final=final,
             )
             live.start()
             self._live[interview_id] = live
@@ -110,7 +116,7 @@ class LiveAnswers:
                         interview_id,
                     )
                     live.boundary(live.heard_until, None)
-                    self._spawn(self.close_interview(interview_id), "close-interview")
+                    self.close_soon(interview_id)
 
     def boundary(self, interview_id: int, at: datetime, position: int | None) -> None:
         """The recruiter moved on at `at`: audio after it belongs to `position` (or to nothing)."""
@@ -125,16 +131,13 @@ class LiveAnswers:
             # Load the models while the first question is read out (workers load at start).
             self._spawn(self.work.warm_up(), "warm-up")
 
-    async def moved_elsewhere(
-        self, interview_id: int, at: float, position: int | None, ended: bool
-    ) -> None:
-        """The recruiter moved on (or ended the interview) through another node: it matters
-        here only if the candidate's audio comes to this node (else a transcriber started later
-        reads the question from the database)."""
-        if interview_id in self._live:
-            self.boundary(interview_id, datetime.fromtimestamp(at, UTC), position)
-            if ended:  # not awaited: the bus waits for its handlers
-                self._spawn(self.close_interview(interview_id), "close-interview")
+    def receives(self, interview_id: int) -> bool:
+        """Whether the candidate's audio of this interview comes to this node."""
+        return interview_id in self._live
+
+    def close_soon(self, interview_id: int) -> None:
+        """The interview ended: the last answer is handed on, then the transcriber goes."""
+        self._spawn(self.close_interview(interview_id), "close-interview")
 
     async def joined(self, interview_id: int, role: str) -> None:
         """A recruiter's page (re)joined the room: it gets the live text of the answer in
@@ -181,7 +184,9 @@ class LiveAnswers:
         wait = PARTIAL_REPLY_S if partial else SEGMENT_REPLY_S
         body = {"partial": partial, "deadline": time.time() + wait}
         growing = f"interview-{interview_id}"  # each pass sends the segment so far again
-        reply = await self.jobs.submit("transcribe", body, pcm, reply_within=wait, growing=growing)
+        reply = await self.jobs.submit(
+            JobKind.TRANSCRIBE, body, pcm, reply_within=wait, growing=growing
+        )
         return None if reply is None else str(reply.get("text", ""))
 
     async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
@@ -192,11 +197,8 @@ class LiveAnswers:
         await self._publish(interview_id, position, text)
 
     async def _publish(self, interview_id: int, position: int, text: str) -> None:
-        await self.hub.publish_event(
-            interview_id,
-            "transcript",
-            {"position": position, "text": text, "final": False},
-            roles=["recruiter"],
+        await publish_event(
+            self.bus, interview_id, TranscriptUpdated(position, text, False), roles=["recruiter"]
         )
 
     async def _final(
@@ -224,7 +226,7 @@ class LiveAnswers:
     async def _queue_answer(self, body: dict[str, Any], pcm: bytes) -> None:
         for attempt in range(1, 6):  # the queue may be restarting: keep the answer meanwhile
             try:
-                await self.jobs.submit("answer", body, pcm)
+                await self.jobs.submit(JobKind.ANSWER, body, pcm)
                 return
             except Exception:
                 log.warning("could not queue answer %s (try %d of 5)", body["position"], attempt)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 from sqlalchemy import select
 
+from bus.events import room_channel
 from rooms.interviews import (
     get_for_recruiter,
     list_for_recruiter,
@@ -18,9 +17,9 @@ from rooms.interviews import (
 )
 from rooms.models import Interview, Topic
 from rooms.states import IllegalTransition, InterviewState
-from signaling.hub import channel_for, summarize
+from signaling.hub import summarize
 from web.invitations import candidate_link, local_time_text
-from web.keys import BACKGROUND, HUB, LIVE, MEDIA, SESSIONS
+from web.keys import HUB, MOVES, SESSIONS
 from web.security import path_id, require_recruiter
 
 routes = web.RouteTableDef()
@@ -66,7 +65,7 @@ async def interview_page(request: web.Request) -> web.Response:
                 )
             )
     flash = (await get_session(request)).pop("flash", None)
-    peers = await request.app[HUB].presence.peers(channel_for(interview.id))
+    peers = await request.app[HUB].presence.peers(room_channel(interview.id))
     context = {
         "interview": interview,
         "state": state.value,
@@ -79,7 +78,7 @@ async def interview_page(request: web.Request) -> web.Response:
     if state is InterviewState.COMPLETED:
         raise web.HTTPSeeOther(f"/interviews/{interview.id}/results")
     waiting = state in (InterviewState.SCHEDULED, InterviewState.WAITING)
-    template = "waiting.html" if waiting else "room.html"
+    template = "waiting.html" if waiting else "conduct.html"
     return aiohttp_jinja2.render_template(template, request, context)
 
 
@@ -99,9 +98,7 @@ async def start_interview(request: web.Request) -> web.Response:
             await transition(session, interview, InterviewState.PLAN)
         except IllegalTransition as exc:
             raise web.HTTPConflict(text=str(exc)) from None
-    await request.app[HUB].publish_event(
-        interview.id, "state", {"state": InterviewState.PLAN.value}
-    )
+    await request.app[MOVES].started(interview.id)
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")
 
 
@@ -115,17 +112,7 @@ async def end_interview(request: web.Request) -> web.Response:
             ended = await transition(session, interview, InterviewState.COMPLETED)
         except IllegalTransition as exc:
             raise web.HTTPConflict(text=str(exc)) from None
-    live = request.app[LIVE]
-    live.boundary(interview.id, ended.at, None)
-    await request.app[HUB].publish_move(interview.id, ended.at.timestamp(), None, ended=True)
-    await request.app[MEDIA].close_interview(interview.id)
-    # The last answer is transcribed and scored after the response; then the transcriber goes.
-    task = asyncio.create_task(live.close_interview(interview.id))
-    request.app[BACKGROUND].add(task)
-    task.add_done_callback(request.app[BACKGROUND].discard)
-    await request.app[HUB].publish_event(
-        interview.id, "state", {"state": InterviewState.COMPLETED.value}
-    )
+    await request.app[MOVES].ended(interview.id, ended.at)
     return web.json_response(
         {"state": "completed", "results_url": f"/interviews/{interview.id}/results"}
     )

@@ -1,4 +1,5 @@
 // The recruiter's interview room: the call with the candidate, and the red phone that ends it.
+import { api } from "./api.js";
 import { startCallOnPage } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
@@ -85,14 +86,7 @@ document.getElementById("confirm-end-yes").addEventListener("click", async () =>
   const button = document.getElementById("confirm-end-yes");
   button.disabled = true;
   try {
-    const response = await fetch(`/interviews/${interviewId}/end`, {
-      method: "POST",
-      headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
-    });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.message || `The server answered ${response.status}.`);
-    }
+    await api(`/interviews/${interviewId}/end`, { csrf, method: "POST" });
   } catch (error) {
     button.disabled = false;
     confirmEnd.close();

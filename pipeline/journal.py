@@ -5,35 +5,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bus.events import RecordingChanged, publish_event
+from bus.pubsub import Bus
 from media.recorder import Segment
 from media.storage import RecordingStorage
 from rooms.db import SessionMaker
 from rooms.recordings import start_segment, update_segment
-from signaling.hub import Hub
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _SegmentReport:
+    live: Segment
+    """The recorder's own segment (its database id is set once the row exists)."""
+    snapshot: Segment
+    """Its state when the report was made."""
+
+
+@dataclass(frozen=True)
+class _StateReport:
+    interview_id: int
+    role: str
+    active: bool
 
 
 class RecordingJournal:
     """Segment reports arrive per packet batch (sync); one task writes them in order."""
 
-    def __init__(self, sessions: SessionMaker, storage: RecordingStorage, hub: Hub) -> None:
+    def __init__(self, sessions: SessionMaker, storage: RecordingStorage, bus: Bus) -> None:
         self.sessions = sessions
         self.storage = storage
-        self.hub = hub
-        self._queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self.bus = bus
+        self._queue: asyncio.Queue[_SegmentReport | _StateReport] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def record(self, segment: Segment) -> None:
         """Called by the recorder when a segment opens, grows or closes."""
         snapshot = Segment(**segment.__dict__)
-        self._queue.put_nowait(("segment", (segment, snapshot)))
+        self._queue.put_nowait(_SegmentReport(segment, snapshot))
 
     def state(self, interview_id: int, role: str, active: bool) -> None:
         """Called when a participant's recording connection comes up or goes down."""
-        self._queue.put_nowait(("state", (interview_id, role, active)))
+        self._queue.put_nowait(_StateReport(interview_id, role, active))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="recording-journal")
@@ -51,15 +68,13 @@ class RecordingJournal:
 
     async def _run(self) -> None:
         while True:
-            kind, payload = await self._queue.get()
+            report = await self._queue.get()
             try:
-                if kind == "segment":
-                    live, snapshot = payload  # type: ignore[misc]
-                    await self._write(live, snapshot)
+                if isinstance(report, _SegmentReport):
+                    await self._write(report.live, report.snapshot)
                 else:
-                    interview_id, role, active = payload  # type: ignore[misc]
-                    await self.hub.publish_event(
-                        interview_id, "recording", {"role": role, "active": active}
+                    await publish_event(
+                        self.bus, report.interview_id, RecordingChanged(report.role, report.active)
                     )
             except Exception:
                 log.exception("could not record a recording change")

@@ -27,9 +27,9 @@ unless --keep; their warnings and errors are summarized either way.
 
 Run from the repository root:
 
-    .venv/bin/python bench/signaling.py                  # --rooms 10,100,1000 --seconds 10 --idle 5000
-    .venv/bin/python bench/signaling.py --rooms 10 --seconds 3 --idle 200
-    .venv/bin/python bench/signaling.py --two-nodes --keep   # keep the temp dir with the server logs
+    .venv/bin/python bench/signaling_load.py                  # --rooms 10,100,1000 --seconds 10 --idle 5000
+    .venv/bin/python bench/signaling_load.py --rooms 10 --seconds 3 --idle 200
+    .venv/bin/python bench/signaling_load.py --two-nodes --keep   # keep the temp dir with the server logs
 """
 
 from __future__ import annotations
@@ -427,7 +427,7 @@ def free_port() -> int:
 def start_node(
     name: str, work: Path, database_url: str, secret: str, redis_url: str, gc_probe: Path | None
 ) -> Node:
-    """Start `python -m web.cli serve` and wait until it accepts connections.
+    """Start `python -m service.cli serve` and wait until it accepts connections.
 
     With `gc_probe` (a folder holding GC_PROBE as sitecustomize.py) the server times its
     garbage collections into gc-<name>.log.
@@ -453,7 +453,7 @@ def start_node(
     log = work / f"server-{name}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve"],
+            [sys.executable, "-m", "service.cli", "serve"],
             cwd=ROOT,
             env=env,
             stdout=handle,

@@ -4,7 +4,7 @@ live transcriber sends (a 1 s partial up to a 12 s segment), against running in-
 a segment's passes write to Redis and leave there when no worker runs; and how soon the job of
 a killed worker is taken over.
 
-Run: .venv/bin/python bench/jobs.py [--jobs 200] [--redis redis://127.0.0.1:6379/14]
+Run: .venv/bin/python bench/job_queue.py [--jobs 200] [--redis redis://127.0.0.1:6379/14]
 (the Redis database given is emptied first).
 """
 
@@ -21,8 +21,13 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from signaling.bus import RedisBus  # noqa: E402
-from transcription.jobs import Job, LocalJobs, RedisJobs, StreamWorker  # noqa: E402
+from bus.pubsub import RedisBus  # noqa: E402
+from jobs.queue import (
+    Job,  # noqa: E402
+    LocalJobs,  # noqa: E402
+)
+from jobs.streams import RedisJobs  # noqa: E402
+from jobs.worker import StreamWorker  # noqa: E402
 
 
 async def echo(job: Job) -> dict[str, object]:

@@ -30,9 +30,9 @@ machine used meanwhile: on 2 cores, other load takes CPU from the server and the
 ICE is limited to 127.0.0.1 in every process (aioice's host addresses are patched), so no packet
 leaves the loopback interface. Run from the repository root:
 
-    .venv/bin/python bench/media.py                          # N = 1,10,25,50,100, 20 s each
-    .venv/bin/python bench/media.py --streams 1,2 --seconds 5
-    .venv/bin/python bench/media.py --per-role 50 --profile 50 --keep
+    .venv/bin/python bench/media_load.py                          # N = 1,10,25,50,100, 20 s each
+    .venv/bin/python bench/media_load.py --streams 1,2 --seconds 5
+    .venv/bin/python bench/media_load.py --per-role 50 --profile 50 --keep
 """
 
 from __future__ import annotations

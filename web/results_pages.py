@@ -18,6 +18,7 @@ from rooms.results import (
     recording_of,
     set_verdict,
 )
+from web.errors import json_error
 from web.keys import SESSIONS, STORAGE
 from web.report import render_pdf
 from web.security import path_id, require_recruiter
@@ -89,7 +90,7 @@ async def override(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        return web.json_response({"error": "Send a JSON object."}, status=400)
+        return json_error(400, "Send a JSON object.")
     value = body.get("override") if isinstance(body, dict) else "bad"
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         return web.json_response(
@@ -100,7 +101,7 @@ async def override(request: web.Request) -> web.Response:
         try:
             score = await override_score(session, interview.id, path_id(request, "position"), value)
         except InvalidInput as exc:
-            return web.json_response({"error": exc.message}, status=422)
+            return json_error(422, exc.message)
         return web.json_response(
             {"position": score.position, "ai": score.score, "override": score.override}
         )

@@ -1,0 +1,15 @@
+// The one way pages call the service's JSON endpoints: the CSRF token on every request, JSON in
+// and out, and the server's `error` text (every JSON error carries one) as the thrown message.
+
+export async function api(url, { csrf, body, method } = {}) {
+  const options = { method: method || (body === undefined ? "GET" : "POST"), headers: { Accept: "application/json" } };
+  if (csrf) options.headers["X-CSRF-Token"] = csrf;
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `The server answered ${response.status}.`);
+  return data;
+}
