@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/media_load.py --streams 1,10 --seconds 5
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/live.py --answers 4 --speed 4 --webrtc 1
 	$(BIN)/python bench/job_queue.py --jobs 50
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/connect.py --joins 3 --profiles clean,loss2
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

@@ -1,115 +1,160 @@
-"""The local scorer: key points checked one by one against the answer's sentences.
+"""The local scorer: each key point checked against the answer's sentences for support and for
+contradiction, the rubric's misconceptions looked for, and the evidence combined into a score
+and a confidence by weights fitted on the labelled set's train split.
 
-Whole-answer similarity separates on-topic from off-topic answers but not right from wrong, so
-each key point is looked for in the answer's sentences (and pairs of sentences), with a lexical
-check that the key point's own terms are there, a relevance gate, and a penalty when the best
-matching sentence negates what the key point says. Thresholds were set on the labelled
-evaluation set in tests/data/scoring_eval.yaml (bench/scoring.py prints the fit).
+Sentence embeddings (all-MiniLM-L6-v2) find the sentences that talk about each key point; the
+claim checker (a cross-encoder trained for this, assistant/claims.py) reads each such pair and
+says whether the sentence supports the point, contradicts it, or does neither: similarity alone
+cannot tell a confident contradiction from a paraphrase. The weights, thresholds and the
+confidence calibration live in assistant/models/scorer.json, written by
+training/fit_scorer.py; bench/scoring.py prints how they do on answers to questions
+they were not fitted on.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from assistant.claims import ClaimChecker
 from assistant.embeddings import Embedder
+from assistant.grader import Grader
 from assistant.scorer import QuestionSpec, Verdict, is_non_answer
 
+WEIGHTS = Path(__file__).parent / "models" / "scorer.json"
+CONTRADICTED_AT = 0.8
+"""A key point's contradiction from which the rationale names it (if nothing supports it)."""
+CANDIDATES = 3
+"""Sentences per key point read by the claim checker (the most similar ones)."""
+
 _SENTENCE = re.compile(
-    r"(?<=[.!?;])\s+|\s+(?:and then|but|so|because|which means)\s+", re.IGNORECASE
+    r"(?<=[.!?;])\s+|\s+(?:and then|but|so|because|which means|whereas|while)\s+", re.IGNORECASE
 )
 _WORD = re.compile(r"[a-z0-9+#]+")
-_NEGATIONS = {
-    "not",
-    "no",
-    "never",
-    "cannot",
-    "can't",
-    "don't",
-    "doesn't",
-    "isn't",
-    "aren't",
-    "won't",
-    "without",
-    "neither",
-    "nor",
-}
-_STOP = {
-    "a",
-    "an",
-    "the",
-    "and",
-    "or",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "with",
-    "is",
-    "are",
-    "be",
-    "it",
-    "its",
-    "that",
-    "this",
-    "as",
-    "by",
-    "at",
-    "from",
-    "you",
-    "your",
-    "can",
-    "so",
-    "if",
-    "when",
-    "which",
-    "what",
-    "than",
-    "then",
-    "into",
-    "each",
-    "one",
-    "only",
-    "all",
-    "any",
-    "use",
-    "uses",
-    "used",
-    "using",
-    "also",
-    "more",
-    "most",
-    "but",
-    "not",
-    "do",
-    "does",
-    "it's",
-    "they",
-    "them",
-}
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "that",
+        "this",
+        "as",
+        "by",
+        "at",
+        "from",
+        "you",
+        "your",
+        "can",
+        "so",
+        "if",
+        "when",
+        "which",
+        "what",
+        "than",
+        "then",
+        "into",
+        "each",
+        "one",
+        "only",
+        "all",
+        "any",
+        "use",
+        "uses",
+        "used",
+        "using",
+        "also",
+        "more",
+        "most",
+        "but",
+        "not",
+        "do",
+        "does",
+        "it's",
+        "they",
+        "them",
+    ]
+)
+FEATURES = (
+    "support",
+    "contradiction",
+    "worst_contradiction",
+    "similarity",
+    "terms",
+    "misconception",
+    "relevance",
+    "length",
+    "support_x_relevance",
+    "grader",
+)
 
 
 @dataclass(frozen=True)
-class Tuning:
-    """Fitted on tests/data/scoring_eval.yaml (79 answers): Spearman 0.86, MAE 1.4."""
+class Weights:
+    """The fitted combination: score = intercept + coefficients . features, clipped to 0-10."""
 
-    cover_low: float = 0.25
-    """Similarity of a key point to its best sentence that counts as nothing."""
-    cover_high: float = 0.65
-    """...and as fully there."""
-    lexical_weight: float = 0.65
-    """Share of a key point's credit that comes from its own terms appearing in the answer."""
-    relevance_gate: float = 0.40
-    """Below this similarity to the question and expected answer, an answer is off topic (max 1)."""
-    negation_penalty: float = 0.5
-    """Credit lost when the best sentence negates what the key point states, or vice versa."""
-    scale: float = 2.1
-    offset: float = -5.0
-    """Raw coverage (0-10) is mapped to scale * raw + offset, clipped: a monotone calibration
-    that stretches partial coverage to the human scale without changing the ranking."""
+    intercept: float = 0.0
+    coefficients: tuple[float, ...] = (8.0, -4.0, -2.0, 0.0, 2.0, -3.0, 0.0, 0.0, 0.0, 0.0)
+    relevance_gate: float = 0.35
+    """Below this similarity to the question and expected answer, off topic: at most 1."""
+    covered_at: float = 0.5
+    """A key point's support from which it counts as covered."""
+    misconception_at: float = 0.6
+    """A misconception's support from which the answer asserts it."""
+    confidence: tuple[float, float] = (2.0, -4.0)
+    """Logistic calibration of the confidence on the doubt measure: P(|error| <= 2)."""
+    fitted_on: str = ""
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> Weights:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            intercept=float(data["intercept"]),
+            coefficients=tuple(float(c) for c in data["coefficients"]),
+            relevance_gate=float(data["relevance_gate"]),
+            covered_at=float(data["covered_at"]),
+            misconception_at=float(data["misconception_at"]),
+            confidence=(float(data["confidence"][0]), float(data["confidence"][1])),
+            fitted_on=str(data.get("fitted_on", "")),
+        )
+
+
+@dataclass
+class Evidence:
+    """What the models found in one answer, before weighting."""
+
+    features: dict[str, float]
+    support: list[float]
+    """Per key point: the best support among its candidate sentences."""
+    contradiction: list[float]
+    """Per key point: the strongest contradiction among them."""
+    contradicting: list[str]
+    """Per key point: the sentence that contradicts it most."""
+    misconceptions: list[tuple[str, float, str]] = field(default_factory=list)
+    """(misconception, support, the sentence) for each of the rubric's."""
+    doubt: float = 0.0
+    """How torn the evidence is (0: clear-cut), the input of the confidence."""
+    doubt_sentence: str = ""
+    sentences: list[str] = field(default_factory=list)
 
 
 def _words(text: str) -> list[str]:
@@ -127,33 +172,29 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if w not in _STOP and len(w) > 2}
 
 
-def _negated(text: str) -> bool:
-    words = set(re.findall(r"[a-z']+", text.lower().replace("’", "'")))
-    return bool(words & _NEGATIONS) or any(w.endswith("n't") for w in words)
-
-
 def split_sentences(answer: str) -> list[str]:
+    """Clauses of three words or more, and each pair of neighbours (a point may span two)."""
     parts = [p.strip(" ,") for p in _SENTENCE.split(answer) if p and len(p.split()) >= 3]
     pairs = [f"{a} {b}" for a, b in zip(parts, parts[1:], strict=False)]
     return parts + pairs or [answer]
 
 
 class LocalScorer:
+    """Scores an answer against its question's key points and misconceptions, offline."""
+
     name = "local"
 
-    def __init__(self, embedder: Embedder | None = None, tuning: Tuning | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        claims: ClaimChecker | None = None,
+        weights: Weights | None = None,
+        grader: Grader | None = None,
+    ) -> None:
         self._embedder = embedder
-        self.tuning = tuning or Tuning()
-
-    def warm_up(self) -> None:
-        """Load the model now rather than on the first answer."""
-        self.embedder.embed(["warm up"])
-
-    def prepare(self, answer_so_far: str) -> None:
-        """Embed the sentences of an answer still being given, so that scoring it when the
-        recruiter moves on only embeds what came since (a 230-word answer: 0.51 s -> 0.16 s)."""
-        if not is_non_answer(answer_so_far):
-            self.embedder.embed(split_sentences(answer_so_far))
+        self._claims = claims
+        self._grader = grader
+        self.weights = weights or Weights.load()
 
     @property
     def embedder(self) -> Embedder:
@@ -161,45 +202,168 @@ class LocalScorer:
             self._embedder = Embedder()
         return self._embedder
 
-    def score(self, question: QuestionSpec, answer: str) -> Verdict:
+    @property
+    def claims(self) -> ClaimChecker:
+        if self._claims is None:
+            self._claims = ClaimChecker()
+        return self._claims
+
+    @property
+    def grader(self) -> Grader:
+        if self._grader is None:
+            self._grader = Grader()
+        return self._grader
+
+    def warm_up(self) -> None:
+        """Load the models now rather than on the first answer."""
+        self.embedder.embed(["warm up"])
+        self.claims.check([("warm up", "warm up")])
+        self.grader.grade(QuestionSpec("q", "a", ("p",)), "warm up")
+
+    def prepare(self, answer_so_far: str) -> None:
+        """Embed the sentences of an answer still being given, so that scoring it when the
+        recruiter moves on only embeds what came since."""
+        if not is_non_answer(answer_so_far):
+            self.embedder.embed(split_sentences(answer_so_far))
+
+    def evidence(self, question: QuestionSpec, answer: str) -> Evidence:
+        """Every key point's support and contradiction, the misconceptions asserted, and the
+        answer-level measures the weights combine."""
         points = list(question.key_points)
-        if is_non_answer(answer):
-            return Verdict(
-                0.0, "No answer to score: silence or “I don't know”.", [], points, scorer=self.name
-            )
-        t = self.tuning
+        wrong = list(question.misconceptions)
         sentences = split_sentences(answer)
         vectors = self.embedder.embed(
-            points + sentences + [answer, f"{question.text} {question.expected_answer}"]
+            points + wrong + sentences + [answer, f"{question.text} {question.expected_answer}"]
         )
-        kp, sv = vectors[: len(points)], vectors[len(points) : len(points) + len(sentences)]
+        kp = vectors[: len(points)]
+        mv = vectors[len(points) : len(points) + len(wrong)]
+        sv = vectors[len(points) + len(wrong) : -2]
         whole, reference = vectors[-2], vectors[-1]
-        sims = kp @ sv.T  # key point x sentence
-        relevance = float(max(whole @ reference, sims.max(initial=0.0)))
+        point_sims = kp @ sv.T
+        wrong_sims = mv @ sv.T if wrong else np.zeros((0, len(sentences)))
+        relevance = float(max(whole @ reference, point_sims.max(initial=0.0)))
+
+        def candidates(sims: np.ndarray) -> list[int]:
+            return [int(i) for i in np.argsort(-sims)[:CANDIDATES]]
+
+        pairs: list[tuple[str, str]] = []
+        for claim, sims in [
+            *zip(points, point_sims, strict=True),
+            *zip(wrong, wrong_sims, strict=True),
+        ]:
+            pairs.extend((claim, sentences[i]) for i in candidates(sims))
+        probs = self.claims.check(pairs)
+
+        support, contradiction, contradicting = [], [], []
+        torn_points: list[float] = []
+        most_torn, doubt_sentence = -1.0, ""
+        row = 0
+        for sims in point_sims:
+            chosen = candidates(sims)
+            block = probs[row : row + len(chosen)]
+            row += len(chosen)
+            best = int(np.argmax(block[:, 0]))
+            worst = int(np.argmax(block[:, 1]))
+            support.append(float(block[best, 0]))
+            contradiction.append(float(block[worst, 1]))
+            contradicting.append(sentences[chosen[worst]])
+            # Torn: the same point both supported and contradicted, or its support near even.
+            s, c = float(block[best, 0]), float(block[worst, 1])
+            torn = max(2 * min(s, c), 1 - abs(2 * s - 1))
+            torn_points.append(torn)
+            if torn > most_torn:
+                most_torn, doubt_sentence = torn, sentences[chosen[worst if c > s else best]]
+        doubt = float(np.mean(torn_points)) if torn_points else 0.0
+        asserted: list[tuple[str, float, str]] = []
+        for claim, sims in zip(wrong, wrong_sims, strict=True):
+            chosen = candidates(sims)
+            block = probs[row : row + len(chosen)]
+            row += len(chosen)
+            best = int(np.argmax(block[:, 0]))
+            asserted.append((claim, float(block[best, 0]), sentences[chosen[best]]))
+
+        semantic = np.clip((point_sims.max(axis=1) - 0.25) / 0.4, 0, 1) if len(points) else []
         answer_terms = _terms(answer)
-        credits: list[float] = []
-        for i, point in enumerate(points):
-            best = int(np.argmax(sims[i]))
-            semantic = float(
-                np.clip((sims[i, best] - t.cover_low) / (t.cover_high - t.cover_low), 0, 1)
-            )
-            terms = _terms(point)
-            lexical = len(terms & answer_terms) / len(terms) if terms else semantic
-            credit = (1 - t.lexical_weight) * semantic + t.lexical_weight * lexical
-            if _negated(sentences[best]) != _negated(point):
-                credit *= 1 - t.negation_penalty
-            credits.append(credit)
-        covered = [p for p, c in zip(points, credits, strict=True) if c >= 0.5]
-        missing = [p for p in points if p not in covered]
-        raw = 10.0 * float(np.mean(credits)) if credits else 0.0
-        score = float(np.clip(t.scale * raw + t.offset, 0.0, 10.0))
-        if relevance < t.relevance_gate:
+        lexical = [len(_terms(p) & answer_terms) / max(1, len(_terms(p))) for p in points] or [0.0]
+        mean_support = float(np.mean(support)) if support else 0.0
+        features = {
+            "support": mean_support,
+            "contradiction": float(np.mean(contradiction)) if contradiction else 0.0,
+            "worst_contradiction": max(contradiction, default=0.0),
+            "similarity": float(np.mean(semantic)) if len(points) else 0.0,
+            "terms": float(np.mean(lexical)),
+            "misconception": max((a[1] for a in asserted), default=0.0),
+            "relevance": relevance,
+            "length": math.log1p(len(answer.split())) / math.log1p(200),
+            "support_x_relevance": mean_support * relevance,
+            "grader": self.grader.grade(question, answer) / 10,
+        }
+        return Evidence(
+            features,
+            support,
+            contradiction,
+            contradicting,
+            asserted,
+            doubt,
+            doubt_sentence,
+            sentences,
+        )
+
+    def combine(self, question: QuestionSpec, evidence: Evidence) -> Verdict:
+        """The verdict the fitted weights make of the evidence."""
+        w = self.weights
+        points = list(question.key_points)
+        x = np.array([evidence.features[name] for name in FEATURES])
+        score = float(np.clip(w.intercept + float(np.dot(w.coefficients, x)), 0.0, 10.0))
+        relevance = evidence.features["relevance"]
+        off_topic = relevance < w.relevance_gate
+        if off_topic:
             score = min(score, 1.0)
+        covered = [
+            p
+            for p, s, c in zip(points, evidence.support, evidence.contradiction, strict=True)
+            if s >= w.covered_at and s > c
+        ]
+        # Named only to explain a low score: the claim checker errs on single sentences.
+        contradicted = [
+            p
+            for p, s, c in zip(points, evidence.support, evidence.contradiction, strict=True)
+            if c >= CONTRADICTED_AT and s < w.covered_at and score < 5
+        ]
+        missing = [p for p in points if p not in covered]
+        wrong = [m for m, s, _ in evidence.misconceptions if s >= w.misconception_at and score < 7]
+        a, b = w.confidence
+        confidence = 1 / (1 + math.exp(-(a + b * evidence.doubt)))
+        doubt = evidence.doubt_sentence
+        if wrong:
+            doubt = next(s for m, p, s in evidence.misconceptions if m == wrong[0])
+        if off_topic:
             rationale = "The answer does not address the question."
+        elif wrong:
+            rationale = f"Asserts a common misconception: {wrong[0]}"
+        elif contradicted:
+            rationale = f"Contradicts a key point: {contradicted[0]}"
         elif not covered:
             rationale = "None of the key points came through clearly."
         elif not missing:
             rationale = f"Covers all {len(points)} key points."
         else:
             rationale = f"Covers {len(covered)} of {len(points)} key points; missing: {missing[0]}"
-        return Verdict(round(score, 1), rationale, covered, missing, scorer=self.name)
+        return Verdict(
+            round(score, 1),
+            rationale,
+            covered,
+            missing,
+            scorer=self.name,
+            confidence=round(confidence, 2),
+            doubt=doubt,
+            misconceptions=wrong,
+        )
+
+    def score(self, question: QuestionSpec, answer: str) -> Verdict:
+        points = list(question.key_points)
+        if is_non_answer(answer):
+            return Verdict(
+                0.0, "No answer to score: silence or “I don't know”.", [], points, scorer=self.name
+            )
+        return self.combine(question, self.evidence(question, answer))

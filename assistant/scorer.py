@@ -14,10 +14,14 @@ class QuestionSpec:
     text: str
     expected_answer: str
     key_points: tuple[str, ...]
+    misconceptions: tuple[str, ...] = ()
+    """Common wrong beliefs about the question: an answer that asserts one is marked down."""
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A score with its reasons."""
+
     score: float
     """0 to 10."""
     rationale: str
@@ -29,6 +33,12 @@ class Verdict:
     scorer: str = ""
     note: str = ""
     """Anything the recruiter should know about how this score was made (e.g. a fallback)."""
+    confidence: float = 1.0
+    """How sure the scorer is, 0-1 (calibrated on held-out answers); low: "Check this answer"."""
+    doubt: str = ""
+    """The sentence of the answer that caused the most doubt, when confidence is low."""
+    misconceptions: list[str] = field(default_factory=list)
+    """The rubric's misconceptions the answer asserts."""
 
 
 class Scorer(Protocol):

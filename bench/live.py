@@ -86,7 +86,12 @@ def make_answers(count: int, folder: Path) -> list[tuple[str, QuestionSpec, Path
             text = text.rsplit(". ", 1)[0] + "."
             wav = speak(text, tool, voice, folder, f"a{i}")
         answers.append(
-            (text, QuestionSpec(q.text, q.expected_answer, q.key_points), wav, f"{tool}:{voice}")
+            (
+                text,
+                QuestionSpec(q.text, q.expected_answer, q.key_points, q.misconceptions),
+                wav,
+                f"{tool}:{voice}",
+            )
         )
     return answers
 

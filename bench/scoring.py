@@ -1,107 +1,133 @@
-"""How well the local scorer agrees with human scores on the labelled evaluation set.
+"""How well the AI assistant's scores agree with human scores, on answers to questions the
+scorer was not fitted on.
 
-Run: .venv/bin/python bench/scoring.py [--scorer local|llm] [--show]
-Prints Spearman's rank correlation and the mean absolute error against the human scores in
-tests/data/scoring_eval.yaml, per kind of answer too. The goal is Spearman >= 0.8.
+Run: .venv/bin/python bench/scoring.py [--test] [--show] [--scorer local|llm] [--overrides URL]
+
+The labelled set (tests/data/scoring/part-*.yaml: 480 answers to 48 questions, 16 of them
+outside the bank) is split by question (tests/data/scoring/splits.yaml). The local scorer's
+weights are fitted on train only (training/fit_scorer.py). Printed per split:
+Spearman, mean absolute error and the mean signed error of each kind of answer; train both
+in-sample and out-of-fold (5 folds by question, weights refitted without each fold); test only
+with --test (read it once, at the end). Also a reliability table of the stated confidence and
+the time per answer. Goal: Spearman >= 0.85, MAE <= 1.2, every kind within +-1.0.
+
+--overrides DATABASE_URL measures agreement with the scores recruiters typed over the AI's.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from fit_scorer import compute_evidence, out_of_fold, predict, train_items  # noqa: E402
+from scoring_data import Labelled, agreement, load, spearman, splits  # noqa: E402
 
 from assistant.local import LocalScorer  # noqa: E402
-from assistant.scorer import QuestionSpec, Scorer  # noqa: E402
-from rooms.bank import bundled_banks  # noqa: E402
-
-EVAL = ROOT / "tests" / "data" / "scoring_eval.yaml"
+from assistant.scorer import QuestionSpec  # noqa: E402
 
 
-def ranks(values: list[float]) -> list[float]:
-    """Average ranks (ties share the mean rank)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    result = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            result[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return result
+def reliability(rows: list[tuple[float, float]], within: float = 2.0) -> list[str]:
+    """(stated confidence, absolute error) -> per confidence band: answers, share within."""
+    bands = [(0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01)]
+    lines = ["  confidence   answers   mean stated   within 2 points"]
+    for low, high in bands:
+        inside = [(c, e) for c, e in rows if low <= c < high]
+        if not inside:
+            continue
+        stated = sum(c for c, _ in inside) / len(inside)
+        right = sum(e <= within for _, e in inside) / len(inside)
+        lines.append(
+            f"  {low:.1f}-{min(high, 1.0):.1f}    {len(inside):>6}   {stated:>10.2f}   {right:>14.2f}"
+        )
+    return lines
 
 
-def spearman(a: list[float], b: list[float]) -> float:
-    ra, rb = ranks(a), ranks(b)
-    n = len(a)
-    ma, mb = sum(ra) / n, sum(rb) / n
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    va = sum((x - ma) ** 2 for x in ra) ** 0.5
-    vb = sum((y - mb) ** 2 for y in rb) ** 0.5
-    return cov / (va * vb) if va and vb else 0.0
+async def overrides(url: str) -> None:
+    from sqlalchemy import select
 
+    from rooms.db import make_engine, make_sessionmaker
+    from rooms.models import Score
 
-def load_eval() -> list[dict[str, object]]:
-    return list(yaml.safe_load(EVAL.read_text()))
-
-
-def questions() -> dict[str, QuestionSpec]:
-    return {
-        q.slug: QuestionSpec(q.text, q.expected_answer, q.key_points)
-        for bank in bundled_banks()
-        for q in bank.questions
-    }
-
-
-def evaluate(scorer: Scorer, show: bool = False) -> tuple[float, float, dict[str, float]]:
-    """(spearman, mean absolute error, mean error per kind)."""
-    specs = questions()
-    human: list[float] = []
-    machine: list[float] = []
-    by_kind: dict[str, list[float]] = defaultdict(list)
-    for item in load_eval():
-        verdict = scorer.score(specs[str(item["question"])], str(item["answer"] or ""))
-        human.append(float(item["score"]))  # type: ignore[arg-type]
-        machine.append(verdict.score)
-        by_kind[str(item["kind"])].append(verdict.score - float(item["score"]))  # type: ignore[arg-type]
-        if show:
-            print(
-                f"{item['kind']:>9} human {item['score']:>2} machine {verdict.score:>4}  {item['question']}"
-            )
-    mae = sum(abs(h - m) for h, m in zip(human, machine, strict=True)) / len(human)
-    return spearman(human, machine), mae, {k: sum(v) / len(v) for k, v in by_kind.items()}
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as session:
+        rows = list(await session.scalars(select(Score).where(Score.override.is_not(None))))
+    await engine.dispose()
+    if len(rows) < 2:
+        print(f"{len(rows)} overridden scores: too few to measure agreement")
+        return
+    ai = [r.score for r in rows]
+    human = [float(r.override) for r in rows if r.override is not None]
+    mae = sum(abs(a - h) for a, h in zip(ai, human, strict=True)) / len(rows)
+    print(
+        f"recruiters' overrides: {len(rows)} answers, Spearman {spearman(human, ai):.3f}, "
+        f"mean absolute error {mae:.2f}, AI higher by {sum(ai) / len(ai) - sum(human) / len(human):+.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--show", action="store_true", help="print every answer's scores")
+    parser.add_argument("--overrides", metavar="DATABASE_URL")
     args = parser.parse_args()
-    started = time.perf_counter()
+    if args.overrides:
+        asyncio.run(overrides(args.overrides))
+        return
+    specs, items = load()
+    split = splits()
     scorer = LocalScorer()
-    scorer.embedder.embed(["warm up"])
-    loaded = time.perf_counter() - started
     started = time.perf_counter()
-    rho, mae, bias = evaluate(scorer, args.show)
-    elapsed = time.perf_counter() - started
-    count = len(load_eval())
-    print(f"local scorer on {count} labelled answers")
-    print(f"  Spearman {rho:.3f}   mean absolute error {mae:.2f} points (0-10 scale)")
+    scorer.warm_up()
+    loaded = time.perf_counter() - started
+    names = ["dev"] + (["test"] if args.test else [])
+    chosen: dict[str, list[Labelled]] = {
+        n: [i for i in items if i.question in split[n]] for n in names
+    }
+    train = train_items(items, split)
+    started = time.perf_counter()
+    evidence = {n: compute_evidence(scorer, specs, chosen[n]) for n in names}
+    per_answer = (time.perf_counter() - started) / max(1, sum(len(v) for v in chosen.values()))
+    train_evidence = compute_evidence(scorer, specs, train)
+    print(f"local scorer, {scorer.weights.fitted_on}")
+    fitted = [predict(scorer, specs, i, e) for i, e in zip(train, train_evidence, strict=True)]
+    print(agreement(train, fitted).line("train (in-sample)"))
+    oof, _ = out_of_fold(specs, train, train_evidence)
+    print(agreement(train, oof).line("train out-of-fold"))
+    rows = [
+        (scorer.combine(specs[i.question], e).confidence if e else 1.0, abs(p - i.score))
+        for i, e, p in zip(train, train_evidence, oof, strict=True)
+    ]
+    for n in names:
+        predicted = [
+            predict(scorer, specs, i, e) for i, e in zip(chosen[n], evidence[n], strict=True)
+        ]
+        print(agreement(chosen[n], predicted).line(n))
+        rows += [
+            (scorer.combine(specs[i.question], e).confidence if e else 1.0, abs(p - i.score))
+            for i, e, p in zip(chosen[n], evidence[n], predicted, strict=True)
+        ]
+        if args.show:
+            show(specs, scorer, chosen[n], evidence[n])
+    print("reliability of the stated confidence (train out-of-fold, " + ", ".join(names) + "):")
+    print("\n".join(reliability(rows)))
     print(
-        "  mean signed error by kind: "
-        + ", ".join(f"{k} {v:+.1f}" for k, v in sorted(bias.items()))
+        f"model load {loaded * 1000:.0f} ms; {per_answer * 1000:.0f} ms per answer on this machine"
     )
-    print(
-        f"  model load {loaded * 1000:.0f} ms; {elapsed / count * 1000:.0f} ms per answer on this machine"
-    )
+
+
+def show(
+    specs: dict[str, QuestionSpec], scorer: LocalScorer, items: list[Labelled], evidence: list
+) -> None:  # type: ignore[type-arg]
+    for item, ev in zip(items, evidence, strict=True):
+        verdict = scorer.combine(specs[item.question], ev) if ev else None
+        got = verdict.score if verdict else 0.0
+        print(f"  {item.kind:>13} human {item.score:>4.0f} machine {got:>4.1f}  {item.question}")
 
 
 if __name__ == "__main__":

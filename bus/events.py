@@ -8,7 +8,7 @@ the pages. A node's reply channel carries job replies. The wire form of each is 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -69,6 +69,13 @@ class ScoreReady:
     """A question the recruiter could ask next."""
     note: str
     """Why this scorer scored it (e.g. the LLM judge fell back to the local scorer)."""
+    confidence: float = 1.0
+    """0-1; low: the page says "Check this answer" with `doubt`, the sentence that caused it."""
+    doubt: str = ""
+    check: bool = False
+    """The confidence is low: the recruiter should check this answer."""
+    misconceptions: list[str] = field(default_factory=list)
+    """The rubric's misconceptions the answer asserts."""
 
 
 @dataclass(frozen=True)

@@ -101,8 +101,8 @@ class OggOpusWriter:
         self._packets: list[bytes] = []
         self._segments = 0
         self._pending_samples = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         head = struct.pack("<8sBBHIhB", b"OpusHead", 1, channels, 0, SAMPLE_RATE, 0, 0)
         vendor = b"p2p-interview"
         comments = [f"TITLE={title}".encode()] if title else []

@@ -24,14 +24,16 @@ class RecordingStorage(Protocol):
 
 
 class LocalStorage:
-    """`<root>/interview-<id>/<role>-<segment>.opus`."""
+    """`<root>/interview-<id>/<role>-<segment>.opus`; folders 0700, files 0600 (oggopus)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def segment_path(self, interview_id: int, role: str, segment: int) -> Path:
         folder = self.root / f"interview-{interview_id}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for private in (self.root, folder):
+            private.chmod(0o700)
         return folder / f"{role}-{segment:03d}.opus"
 
     def relative(self, path: Path) -> str:

@@ -35,6 +35,7 @@ def make_scorer(settings: Settings) -> Scorer:
             fallback=local,
             base_url=settings.openai_base_url or None,
             api_key=settings.openai_api_key,
+            samples=settings.llm_samples,
         )
     return local
 

@@ -15,18 +15,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.scorer import QuestionSpec, Scorer, Verdict
+from assistant.scorer import QuestionSpec, Scorer, Verdict, is_non_answer
 from bus.events import PageEvent, ScoreReady, TranscriptUpdated
 from jobs.queue import Job, JobKind, Reply
-from rooms import conduct
+from rooms import calibration, conduct
 from rooms.db import SessionMaker
+from rooms.models import ScoreCalibration
+from rooms.results import needs_check
 from transcription.engine import Engine, without_loops
 from transcription.live import AnswerSoFar
 
@@ -43,6 +45,18 @@ class Timings:
 
     to_transcript: list[float] = field(default_factory=list)
     to_score: list[float] = field(default_factory=list)
+
+
+def calibrated(verdict: Verdict, correction: ScoreCalibration | None) -> Verdict:
+    """The verdict with its bank's stored correction applied, saying so."""
+    if correction is None:
+        return verdict
+    note = f"Adjusted for this bank from {correction.answers} recruiters' scores (AI: {verdict.score})."
+    return replace(
+        verdict,
+        score=correction.apply(verdict.score),
+        note=f"{verdict.note} {note}".strip(),
+    )
 
 
 def answer_body(interview_id: int, answer: AnswerSoFar, at: float) -> tuple[dict[str, Any], bytes]:
@@ -208,10 +222,21 @@ class Work:
         await self.publish(interview_id, TranscriptUpdated(position, stored, True))
         if question is None:
             return
-        spec = QuestionSpec(question.text, question.expected_answer, tuple(question.key_points))
-        verdict = await self.score(spec, stored)
+        spec = QuestionSpec(
+            question.text,
+            question.expected_answer,
+            tuple(question.key_points),
+            tuple(question.misconceptions or ()),
+        )
+        scored = await self.score(spec, stored)
 
-        async def store_score(session: AsyncSession) -> bool:
+        async def store_score(session: AsyncSession) -> Verdict | None:
+            correction = (
+                None
+                if is_non_answer(stored)
+                else await calibration.for_interview(session, interview_id)
+            )
+            verdict = calibrated(scored, correction)
             row = await conduct.save_score(
                 session,
                 interview_id,
@@ -224,11 +249,14 @@ class Work:
                 verdict.scorer,
                 verdict.note,
                 answer_text=stored,
+                confidence=verdict.confidence,
+                doubt=verdict.doubt,
+                misconceptions=list(verdict.misconceptions),
             )
-            return row is not None
+            return verdict if row is not None else None
 
-        saved, _ = await self._store(store_score, None, None)
-        if not saved:  # the answer grew meanwhile; its own job scores it
+        verdict, _ = await self._store(store_score, None, None)
+        if verdict is None:  # the answer grew meanwhile; its own job scores it
             return
         self.timings.to_score.append(time.time() - at)
         log.info(
@@ -248,6 +276,10 @@ class Work:
                 list(verdict.missing),
                 verdict.follow_up,
                 verdict.note,
+                verdict.confidence,
+                verdict.doubt,
+                needs_check(verdict.confidence),
+                list(verdict.misconceptions),
             ),
         )
 

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -14,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms import sessions
 from rooms.errors import InvalidInput, SetupLinkError, WrongCredentials
 from rooms.models import PasswordSetupLink, Recruiter, utcnow
 
@@ -32,9 +34,19 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
+def email_key(value: str) -> str:
+    """The form of an address that accounts are found and limited by: NFKC, then casefold, so
+    `alice@ｅxample.com` (a fullwidth e) and `ALICE@example.com` are alice@example.com."""
+    return _fold(value)[:320]
+
+
+def _fold(value: str) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip().casefold()
+
+
 def normalize_email(value: str, field: str = "email") -> str:
     """A valid, normalized email address, or InvalidInput with a clear message."""
-    value = (value or "").strip()
+    value = _fold(value)
     if not value:
         raise InvalidInput(field, "Enter an email address.")
     if len(value) > 320:
@@ -43,7 +55,7 @@ def normalize_email(value: str, field: str = "email") -> str:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(field, f"Enter a valid email address ({exc}).") from exc
-    return result.normalized.lower()
+    return _fold(result.normalized)
 
 
 def check_password_rules(password: str) -> None:
@@ -76,7 +88,8 @@ def _token_hash(token: str) -> str:
 
 
 async def find_by_email(session: AsyncSession, email: str) -> Recruiter | None:
-    return await session.scalar(select(Recruiter).where(Recruiter.email == email))
+    """The account of this address, in any case or Unicode form (see `email_key`)."""
+    return await session.scalar(select(Recruiter).where(Recruiter.email == email_key(email)))
 
 
 async def create_recruiter(
@@ -157,7 +170,8 @@ async def check_setup_link(
 async def use_setup_link(
     session: AsyncSession, token: str, password: str, now: datetime | None = None
 ) -> Recruiter:
-    """Set the password through a setup link and spend the link (and its older siblings)."""
+    """Set the password through a setup link, spend the link (and its older siblings) and end
+    every session of the account."""
     now = now or utcnow()
     link = await check_setup_link(session, token, now)
     check_password_rules(password)
@@ -177,4 +191,6 @@ async def use_setup_link(
     recruiter = await session.get(Recruiter, link.recruiter_id)
     assert recruiter is not None
     recruiter.password_hash = await hash_password(password)
+    # Whoever knew the old password (or held a browser signed in with it) is out.
+    await sessions.end_all(session, recruiter.id)
     return recruiter

@@ -14,9 +14,11 @@ from rooms.models import Question, Specialization, Topic
 
 BUNDLED_DIR = Path(__file__).parent / "bank"
 DIFFICULTIES = ("easy", "medium", "hard")
+LANGUAGES = ("en", "ru")
 MIN_TOPICS = 8
 MIN_QUESTIONS = 12
 KEY_POINTS_RANGE = (3, 6)
+MAX_MISCONCEPTIONS = 5
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class BankQuestion:
     alternative: str
     expected_answer: str
     key_points: tuple[str, ...]
+    misconceptions: tuple[str, ...] = ()
+    """Common wrong beliefs; an answer asserting one is marked and scored down."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Bank:
     topics: tuple[BankTopic, ...]
     questions: tuple[BankQuestion, ...]
     source: str = ""
+    language: str = "en"
+    """The language of its texts (and of an interview that uses it)."""
 
 
 class _Lines(dict[str, Any]):
@@ -133,6 +139,11 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
     bank_id = checker.text(data, "id", "")
     name = checker.text(data, "name", "")
     description = checker.text(data, "description", "", required=False)
+    language = checker.text(data, "language", "", required=False) or "en"
+    if language not in LANGUAGES:
+        checker.fail(
+            data.key_lines.get("language", 1), "language", f"must be one of {', '.join(LANGUAGES)}"
+        )
 
     topics: list[BankTopic] = []
     seen_topics: set[str] = set()
@@ -185,6 +196,22 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
             low, high = KEY_POINTS_RANGE
             if not low <= len(points) <= high:
                 checker.fail(points_line, f"{where}key_points", f"needs {low} to {high} points")
+        raw_wrong = item.get("misconceptions", [])
+        wrong: list[str] = []
+        if not isinstance(raw_wrong, list):
+            checker.fail(
+                item.key_lines.get("misconceptions", item.line),
+                f"{where}misconceptions",
+                "must be a list",
+            )
+        else:
+            wrong = [" ".join(str(m).split()) for m in raw_wrong if str(m or "").strip()]
+            if len(wrong) > MAX_MISCONCEPTIONS:
+                checker.fail(
+                    item.key_lines.get("misconceptions", item.line),
+                    f"{where}misconceptions",
+                    f"at most {MAX_MISCONCEPTIONS}",
+                )
         questions.append(
             BankQuestion(
                 slug=slug,
@@ -193,6 +220,7 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
                 alternative=checker.text(item, "alternative", where),
                 expected_answer=checker.text(item, "expected_answer", where),
                 key_points=tuple(points),
+                misconceptions=tuple(wrong),
             )
         )
     if len(questions) < MIN_QUESTIONS:
@@ -201,7 +229,7 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
         )
     if checker.problems:
         raise BankInvalid(checker.problems)
-    return Bank(bank_id, name, description, tuple(topics), tuple(questions), path)
+    return Bank(bank_id, name, description, tuple(topics), tuple(questions), path, language)
 
 
 def load_banks(paths: list[Path]) -> list[Bank]:
@@ -240,8 +268,14 @@ def load_banks(paths: list[Path]) -> list[Bank]:
 
 
 def bundled_banks() -> list[Bank]:
-    """The banks shipped with the service, in file-name order."""
+    """The banks the service loads, in file-name order (English)."""
     return load_banks(sorted(BUNDLED_DIR.glob("*.yaml")))
+
+
+def bundled_banks_in(language: str) -> list[Bank]:
+    """The shipped banks written in another language (`bank/<language>/`), validated like the
+    English ones; the service offers them once the interview language is chosen at setup."""
+    return load_banks(sorted((BUNDLED_DIR / language).glob("*.yaml")))
 
 
 def dump_bank(bank: Bank) -> str:
@@ -250,6 +284,7 @@ def dump_bank(bank: Bank) -> str:
         "id": bank.id,
         "name": bank.name,
         "description": bank.description,
+        **({"language": bank.language} if bank.language != "en" else {}),
         "topics": [{"id": t.slug, "title": t.title, "prompt": t.prompt} for t in bank.topics],
         "questions": [
             {
@@ -259,6 +294,7 @@ def dump_bank(bank: Bank) -> str:
                 "alternative": q.alternative,
                 "expected_answer": q.expected_answer,
                 "key_points": list(q.key_points),
+                "misconceptions": list(q.misconceptions),
             }
             for q in bank.questions
         ],
@@ -302,5 +338,6 @@ async def import_banks(session: AsyncSession, banks: list[Bank]) -> None:
             row.alternative = question.alternative
             row.expected_answer = question.expected_answer
             row.key_points = list(question.key_points)
+            row.misconceptions = list(question.misconceptions)
             session.add(row)
     await session.flush()

@@ -311,6 +311,9 @@ async def save_score(
     scorer: str,
     note: str,
     answer_text: str | None = None,
+    confidence: float = 1.0,
+    doubt: str = "",
+    misconceptions: list[str] | None = None,
 ) -> Score | None:
     """Insert or replace the AI score of one answer (a recruiter's override is kept). With
     `answer_text`, only while the stored answer still reads so: a score of an older version
@@ -331,6 +334,7 @@ async def save_score(
         session.add(row)
     row.score, row.rationale, row.covered, row.missing = score, rationale, covered, missing
     row.follow_up, row.scorer, row.note, row.created_at = follow_up, scorer, note, utcnow()
+    row.confidence, row.doubt, row.misconceptions = confidence, doubt, list(misconceptions or [])
     await session.flush()
     return row
 

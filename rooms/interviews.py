@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,20 +65,32 @@ def check_consents(party: Party, given: set[ConsentKind]) -> None:
             raise InvalidInput(f"consent_{kind.value}", "This consent is required to continue.")
 
 
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """Every IANA zone name this machine knows (read once: it walks the zone database)."""
+    return frozenset(available_timezones()) | {"UTC"}
+
+
 def parse_schedule(
     day: str, clock: str, zone: str, now: datetime | None = None
 ) -> tuple[datetime, str]:
     """A future date and time in the recruiter's time zone, as (UTC datetime, zone name)."""
     now = now or utcnow()
+    zone = zone or "UTC"
+    if zone not in time_zones():
+        # Not only unknown names: "Europe" is a folder of the zone database (IsADirectoryError)
+        # and a very long name fails in the file system, so only listed zones are opened.
+        raise InvalidInput("time_zone", f"Unknown time zone {zone[:64]!r}.")
     try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput("time_zone", f"Unknown time zone {zone!r}.") from None
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput("time_zone", f"Unknown time zone {zone[:64]!r}.") from None
     try:
-        local = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock))
-    except ValueError:
+        local = datetime.combine(date.fromisoformat(day[:20]), time.fromisoformat(clock[:20]))
+        at = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    except (ValueError, OverflowError):
+        # OverflowError: 9999-12-31 23:59 at UTC-12 is past the last representable instant.
         raise InvalidInput("scheduled_date", "Enter a date and a time.") from None
-    at = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
     if at < now - timedelta(minutes=1):
         raise InvalidInput("scheduled_date", "Choose a date and time in the future.")
     if at > now + MAX_SCHEDULE_AHEAD:

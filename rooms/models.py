@@ -85,6 +85,26 @@ class PasswordSetupLink(Base):
     recruiter: Mapped[Recruiter] = relationship()
 
 
+class RecruiterSession(Base):
+    """A signed-in browser of a recruiter; deleting the row signs that browser out everywhere
+    at once (every node reads the same table). Only a hash of the cookie's token is kept."""
+
+    __tablename__ = "recruiter_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recruiter_id: Mapped[int] = mapped_column(
+        ForeignKey("recruiters.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    """Updated at most once a minute, so a busy page does not write on every request."""
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """The absolute end of the session, however active it is."""
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+
+
 class Specialization(Base):
     """An interview technology, e.g. "Python backend", with its topics and questions."""
 
@@ -137,6 +157,7 @@ class Question(Base):
     alternative: Mapped[str] = mapped_column(Text)
     expected_answer: Mapped[str] = mapped_column(Text)
     key_points: Mapped[list[str]] = mapped_column(JSON, default=list)
+    misconceptions: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     specialization: Mapped[Specialization] = relationship(back_populates="questions")
 
@@ -319,5 +340,30 @@ class Score(Base):
     follow_up: Mapped[str] = mapped_column(Text, default="")
     scorer: Mapped[str] = mapped_column(String(32), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    """0-1; below CHECK_BELOW the recruiter is asked to check the answer."""
+    doubt: Mapped[str] = mapped_column(Text, default="")
+    """The sentence of the answer that caused the most doubt."""
+    misconceptions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The rubric's misconceptions the answer asserts."""
     override: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScoreCalibration(Base):
+    """A bank's correction of the AI score, fitted on recruiters' overrides and applied only
+    after an operator chose to (`p2p-interview calibrate-scorer --apply`)."""
+
+    __tablename__ = "score_calibrations"
+
+    specialization_id: Mapped[str] = mapped_column(
+        ForeignKey("specializations.id", ondelete="CASCADE"), primary_key=True
+    )
+    scale: Mapped[float] = mapped_column(Float)
+    offset: Mapped[float] = mapped_column(Float)
+    answers: Mapped[int] = mapped_column(Integer)
+    """How many overridden answers it was fitted on."""
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def apply(self, score: float) -> float:
+        return round(min(10.0, max(0.0, self.scale * score + self.offset)), 1)

@@ -31,6 +31,29 @@ async def set_verdict(
     await session.flush()
 
 
+CHECK_BELOW = 0.6
+"""An AI score stated with less confidence than this asks the recruiter to check the answer."""
+
+
+def needs_check(confidence: float) -> bool:
+    return confidence < CHECK_BELOW
+
+
+def score_facts(score: Score) -> dict[str, Any]:
+    """The reasons of an AI score, as every view of it shows them."""
+    return {
+        "rationale": score.rationale,
+        "covered": score.covered,
+        "missing": score.missing,
+        "follow_up": score.follow_up,
+        "note": score.note,
+        "confidence": score.confidence,
+        "check": needs_check(score.confidence),
+        "doubt": score.doubt,
+        "misconceptions": score.misconceptions,
+    }
+
+
 def effective(score: Score) -> float:
     """The recruiter's override where there is one, else the AI's score."""
     return score.override if score.override is not None else score.score
@@ -87,12 +110,8 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
                     "ai": score.score,
                     "override": score.override,
                     "effective": effective(score),
-                    "rationale": score.rationale,
-                    "covered": score.covered,
-                    "missing": score.missing,
-                    "follow_up": score.follow_up,
                     "scorer": score.scorer,
-                    "note": score.note,
+                    **score_facts(score),
                 },
             }
         )

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from rooms import accounts
+from rooms import accounts, sessions
 from rooms.bank import BankInvalid, bundled_banks, dump_bank, import_banks, load_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.errors import InvalidInput
@@ -27,9 +27,65 @@ async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-de
         await engine.dispose()
 
 
+async def _calibrate(session, args) -> int:  # type: ignore[no-untyped-def]
+    """Print each bank's proposed correction; store (or clear) it only when asked."""
+    from rooms import calibration
+
+    if args.clear:
+        if not args.bank:
+            print("error: --clear needs --bank ID", file=sys.stderr)
+            return 2
+        removed = await calibration.clear(session, args.bank)
+        print(f"{args.bank}: correction removed" if removed else f"{args.bank}: had none")
+        return 0
+    found = await calibration.overrides_by_bank(session)
+    if args.bank:
+        found = {args.bank: found.get(args.bank, [])}
+    if not any(found.values()):
+        print("no overridden scores yet: nothing to calibrate on")
+        return 0
+    for bank, pairs in sorted(found.items()):
+        if not pairs:
+            print(f"{bank}: no overridden scores")
+            continue
+        p = calibration.propose(bank, pairs)
+        line = (
+            f"{bank}: {p.answers} overridden answers; recruiter = {p.scale:.2f} x AI "
+            f"{p.offset:+.2f}; mean absolute error {p.mae_before:.2f} -> {p.mae_after:.2f} "
+            "(leave-one-out)"
+        )
+        if not p.helps:
+            why = (
+                f"needs {calibration.MIN_ANSWERS} answers"
+                if p.answers < calibration.MIN_ANSWERS
+                else "it would not help"
+            )
+            print(f"{line}; not proposed: {why}")
+        elif args.apply:
+            await calibration.store(session, p)
+            print(f"{line}; stored: new scores of this bank are adjusted and say so")
+        else:
+            print(f"{line}; run again with --apply to store it")
+    return 0
+
+
+async def _sign_out(session, email: str) -> int | None:  # type: ignore[no-untyped-def]
+    recruiter = await accounts.find_by_email(session, email)
+    return None if recruiter is None else await sessions.end_all(session, recruiter.id)
+
+
+def _ask_password() -> str:
+    """The new account's password, typed twice at a terminal (once from a pipe)."""
+    password = getpass.getpass("Password: ")
+    if sys.stdin.isatty() and getpass.getpass("Password again: ") != password:
+        print("error: the two passwords do not match", file=sys.stderr)
+        raise SystemExit(1)
+    return password
+
+
 def migrate(settings: Settings) -> None:
     """Bring the schema up to date and load the bundled question bank."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
     banks = bundled_banks()
     asyncio.run(_with_session(settings, lambda s: import_banks(s, banks)))
@@ -77,9 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         "requeue-failed-jobs", help="put answer jobs that failed 3 times back in the queue"
     )
     commands.add_parser("migrate", help="create or upgrade the database, load the bank")
-    create = commands.add_parser("create-recruiter", help="create a recruiter account")
+    create = commands.add_parser(
+        "create-recruiter",
+        help="create a recruiter account (the password from P2PI_PASSWORD, else asked for)",
+    )
     create.add_argument("email")
-    create.add_argument("--password", help="omit to be asked (or set P2PI_PASSWORD)")
+    # Refused, not taken: a password on the command line is visible to every user in `ps`.
+    create.add_argument("--password", help=argparse.SUPPRESS)
+    sign_out = commands.add_parser(
+        "sign-out", help="end every session of a recruiter (every browser must sign in again)"
+    )
+    sign_out.add_argument("email")
+    calibrate = commands.add_parser(
+        "calibrate-scorer",
+        help="fit each bank's AI score correction on the recruiters' overrides (shown; stored "
+        "only with --apply)",
+    )
+    calibrate.add_argument("--bank", help="only this specialization")
+    calibrate.add_argument("--apply", action="store_true", help="store the corrections that help")
+    calibrate.add_argument("--clear", action="store_true", help="remove the bank's correction")
     purge = commands.add_parser("purge-recordings", help="delete recordings older than N days")
     purge.add_argument("--days", type=int, help="default: RECORDING_RETENTION_DAYS")
     bank = commands.add_parser("bank", help="question bank: validate, import, export")
@@ -91,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     exp = bank_commands.add_parser("export", help="write the bundled banks as YAML to a folder")
     exp.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
+    # Everything this service writes (database, outbox, recordings, keys) is for its own user.
+    os.umask(0o077)
 
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -98,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aioice logs every ICE check at INFO: keep the operator's log readable.
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: emails, names, notes.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -134,7 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         migrate(settings)
     elif args.command == "create-recruiter":
-        password = args.password or os.environ.get("P2PI_PASSWORD") or getpass.getpass("Password: ")
+        if args.password is not None:
+            print(
+                "error: --password is not accepted (other users can read it in `ps`); "
+                "set P2PI_PASSWORD or leave it out to be asked",
+                file=sys.stderr,
+            )
+            return 2
+        password = os.environ.get("P2PI_PASSWORD") or _ask_password()
         try:
             recruiter = asyncio.run(
                 _with_session(
@@ -145,6 +228,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.message}", file=sys.stderr)
             return 1
         print(f"recruiter {recruiter.email} created")
+    elif args.command == "sign-out":
+        ended = asyncio.run(_with_session(settings, lambda s: _sign_out(s, args.email)))
+        if ended is None:
+            print(f"error: no recruiter {args.email}", file=sys.stderr)
+            return 1
+        print(f"{ended} sessions of {accounts.email_key(args.email)} ended")
+    elif args.command == "calibrate-scorer":
+        return asyncio.run(_with_session(settings, lambda s: _calibrate(s, args)))
     elif args.command == "purge-recordings":
         days = args.days if args.days is not None else settings.retention_days
         if days <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -15,6 +16,28 @@ class SettingsError(ValueError):
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as normalised networks ("10.0.0.1" becomes "10.0.0.1/32")."""
+    networks = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as exc:
+                raise SettingsError(f"TRUSTED_PROXIES: {exc}") from exc
+    return tuple(networks)
+
+
+def _has_turn(servers: list[dict[str, object]]) -> bool:
+    """Whether any of the RTCIceServer dicts names a TURN server."""
+    for server in servers:
+        urls = server["urls"]
+        for url in urls if isinstance(urls, list) else [urls]:
+            if str(url).startswith(("turn:", "turns:")):
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,10 @@ class Settings:
     """RTCIceServer dicts handed to browsers and the server peer. Empty: host candidates only."""
     turn_secret: str = ""
     """coturn `static-auth-secret`; when set, TURN entries get time-limited REST credentials."""
+    ice_transport_policy: str = "all"
+    """`ICE_TRANSPORT_POLICY`: `all` (direct paths when they work, the TURN relay when not) or
+    `relay` (every connection of both pages and the server's peer through TURN: no participant
+    learns another's addresses). `relay` needs a turn: or turns: URL in ICE_SERVERS."""
 
     transcription_engine: str = "faster-whisper"
     """faster-whisper (local, default) | openai-whisper (local, the optional `whisper` extra) |
@@ -72,6 +99,8 @@ class Settings:
     """local (embeddings, no network) | llm (an LLM judge, falling back to local)."""
     llm_model: str = "gpt-4o-mini"
     """The chat model the LLM judge uses."""
+    llm_samples: int = 1
+    """Judgements per answer, averaged; their spread lowers the stated confidence."""
 
     privacy_policy_version: str = "2026-11-01"
     """Stored with every consent so a later policy change is traceable."""
@@ -80,7 +109,30 @@ class Settings:
     """Mark cookies Secure (set when the service is behind HTTPS)."""
 
     signin_attempts_per_15min: int = 5
+    """Failed sign-ins per account from one address in 15 minutes before it must wait (the
+    account across all addresses: 10 times this; one address across all accounts: 6 times)."""
     setup_requests_per_hour: int = 3
+
+    trusted_proxies: tuple[str, ...] = ()
+    """`TRUSTED_PROXIES`: addresses or networks (comma-separated, e.g. `10.0.0.0/8,::1`) of the
+    reverse proxies in front of the service. Only a request from one of them has its
+    X-Forwarded-For read, right to left, up to the first address that is not a trusted proxy:
+    that is the client. Empty: the TCP peer is the client and X-Forwarded-For is ignored."""
+    hsts_seconds: int = 0
+    """`HSTS_SECONDS`: max-age of Strict-Transport-Security (with includeSubDomains); 0 sends
+    none. Default: one year when PUBLIC_URL is https, else 0."""
+    ws_per_address: int = 40
+    """`WS_PER_ADDRESS`: open signaling WebSockets one client address (an IPv6 /64) may hold;
+    one more is closed with code 4429."""
+    ws_join_deadline_s: float = 10.0
+    """`WS_JOIN_DEADLINE_S`: a signaling WebSocket that has not joined a call this long after
+    opening is closed with code 4408."""
+    ws_messages_per_s: float = 50.0
+    """`WS_MESSAGES_PER_S`: messages a page may send per second on average (bursts up to five
+    seconds' worth); more are refused with a `rate_limited` error."""
+    invitations_per_hour: int = 10
+    """`INVITATIONS_PER_HOUR`: invitation emails one recruiter may send per hour (one client
+    address: three times this)."""
 
     @property
     def effective_database_url(self) -> str:
@@ -112,14 +164,26 @@ class Settings:
             raise SettingsError(f"ICE_SERVERS is not valid JSON: {exc}") from exc
         if not isinstance(ice, list) or not all(isinstance(s, dict) and "urls" in s for s in ice):
             raise SettingsError('ICE_SERVERS must be a JSON list like [{"urls": "stun:host:3478"}]')
+        ice_transport_policy = get("ICE_TRANSPORT_POLICY", "all").strip().lower() or "all"
+        if ice_transport_policy not in {"all", "relay"}:
+            raise SettingsError(f"ICE_TRANSPORT_POLICY={ice_transport_policy!r}: use all or relay")
+        if ice_transport_policy == "relay" and not _has_turn(ice):
+            raise SettingsError(
+                "ICE_TRANSPORT_POLICY=relay needs a TURN server: add a turn: or turns: URL to "
+                "ICE_SERVERS (no call could connect without one)"
+            )
         try:
             port = int(get("PORT", "8080"))
             smtp_port = int(get("SMTP_PORT", "587"))
             retention_days = int(get("RECORDING_RETENTION_DAYS", "0"))
+            llm_samples = int(get("LLM_SAMPLES", "1"))
         except ValueError as exc:
             raise SettingsError(
-                f"PORT, SMTP_PORT and RECORDING_RETENTION_DAYS must be integers: {exc}"
+                "PORT, SMTP_PORT, RECORDING_RETENTION_DAYS and LLM_SAMPLES must be integers: "
+                f"{exc}"
             ) from exc
+        if not 1 <= llm_samples <= 5:
+            raise SettingsError("LLM_SAMPLES must be between 1 and 5")
         try:
             job_reclaim_s = float(get("JOB_RECLAIM_S", "15"))
         except ValueError as exc:
@@ -135,6 +199,26 @@ class Settings:
         if scorer not in {"local", "llm"}:
             raise SettingsError(f"SCORER={scorer!r}: use local or llm")
         public_url = get("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/")
+        trusted_proxies = _networks(get("TRUSTED_PROXIES", ""))
+        try:
+            hsts_seconds = int(
+                get("HSTS_SECONDS", "31536000" if public_url.startswith("https://") else "0")
+            )
+            ws_per_address = int(get("WS_PER_ADDRESS", "40"))
+            invitations_per_hour = int(get("INVITATIONS_PER_HOUR", "10"))
+            ws_join_deadline_s = float(get("WS_JOIN_DEADLINE_S", "10"))
+            ws_messages_per_s = float(get("WS_MESSAGES_PER_S", "50"))
+        except ValueError as exc:
+            raise SettingsError(
+                "HSTS_SECONDS, WS_PER_ADDRESS and INVITATIONS_PER_HOUR must be integers, "
+                f"WS_JOIN_DEADLINE_S and WS_MESSAGES_PER_S numbers: {exc}"
+            ) from exc
+        if hsts_seconds < 0 or ws_per_address < 1 or invitations_per_hour < 0:
+            raise SettingsError(
+                "HSTS_SECONDS and INVITATIONS_PER_HOUR must be 0 or more, WS_PER_ADDRESS 1 or more"
+            )
+        if not (ws_join_deadline_s > 0 and ws_messages_per_s > 0):
+            raise SettingsError("WS_JOIN_DEADLINE_S and WS_MESSAGES_PER_S must be more than 0")
         return cls(
             data_dir=Path(get("DATA_DIR", "var")),
             recordings_path=get("RECORDINGS_DIR", ""),
@@ -154,6 +238,7 @@ class Settings:
             mail_from=get("MAIL_FROM", cls.mail_from),
             ice_servers=ice,
             turn_secret=get("TURN_SECRET", ""),
+            ice_transport_policy=ice_transport_policy,
             transcription_engine=engine,
             whisper_model=get("WHISPER_MODEL", ""),
             openai_base_url=get("OPENAI_BASE_URL", ""),
@@ -163,6 +248,13 @@ class Settings:
             job_reclaim_s=job_reclaim_s,
             scorer=scorer,
             llm_model=get("LLM_MODEL", "gpt-4o-mini"),
+            llm_samples=llm_samples,
             secure_cookies=_bool(get("SECURE_COOKIES", "false"))
             or public_url.startswith("https://"),
+            trusted_proxies=trusted_proxies,
+            hsts_seconds=hsts_seconds,
+            ws_per_address=ws_per_address,
+            ws_join_deadline_s=ws_join_deadline_s,
+            ws_messages_per_s=ws_messages_per_s,
+            invitations_per_hour=invitations_per_hour,
         )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
 import time
+import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
@@ -45,14 +49,71 @@ class MediaGateway(Protocol):
     """The server's recording peer, as the hub needs it (media.peer.MediaServer)."""
 
     async def accept(
-        self, key: str, interview_id: int, role: str, sdp: str, first_segment: int = 0
+        self,
+        key: str,
+        interview_id: int,
+        role: str,
+        sdp: str,
+        first_segment: int = 0,
+        client_address: str = "",
     ) -> str: ...
+
+    async def probe(self, key: str, sdp: str, client_address: str = "") -> str: ...
 
     async def close(self, key: str) -> None: ...
 
 
-# WebSocket close code 1013: "try again later", sent when the node is at its connection cap.
+# WebSocket close codes (the table in signaling/protocol.py).
 CLOSE_TRY_AGAIN_LATER = 1013
+"""The node is at its connection cap."""
+CLOSE_SIGNED_OUT = 4401
+"""The recruiter signed out everywhere."""
+CLOSE_JOIN_DEADLINE = 4408
+"""No join within the deadline."""
+CLOSE_TOO_MANY_FROM_ADDRESS = 4429
+"""This address holds WS_PER_ADDRESS sockets already."""
+
+SignedIn = Callable[[], Awaitable[int | None]]
+
+
+def _network(address: str) -> str:
+    """What the per-address limit counts by: the address, or its /64 for IPv6."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception came from, on one line: the innermost three frames."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: `rate` messages a second, bursts up to `capacity`."""
+
+    rate: float
+    capacity: float
+    tokens: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+    warned: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -62,6 +123,11 @@ class Peer:
     id: str
     ws: web.WebSocketResponse
     recruiter_id: int | None
+    address: str = ""
+    """The client's address (behind trusted proxies, the one they forwarded)."""
+    signed_in: SignedIn | None = None
+    """Checks the recruiter's sign-in again when the page joins (it may have ended since)."""
+    bucket: _Bucket | None = None
     role: str = ""
     call: str = ""
     """The bus channel of the interview's call, once joined."""
@@ -117,19 +183,32 @@ class Hub:
         presence: PresenceStore,
         sessions: SessionMaker,
         max_connections: int = 15_000,
+        max_per_address: int = 40,
+        join_deadline_s: float = 10.0,
+        messages_per_s: float = 50.0,
         ice_servers: Callable[[str], list[dict[str, Any]]] = lambda peer: [],
+        ice_transport_policy: str = "all",
         media: MediaGateway | None = None,
         on_join: Callable[[int, str], Awaitable[None]] | None = None,
         on_move: Callable[[InterviewMoved], Awaitable[None]] | None = None,
     ) -> None:
         self.ice_servers = ice_servers
+        self.ice_transport_policy = ice_transport_policy
+        """Sent to pages with their ICE servers: `relay` makes them use TURN only."""
         self.media = media
         self.bus = bus
         self.presence = presence
         self.sessions = sessions
         self.max_connections = max_connections
+        self.max_per_address = max_per_address
+        """Sockets one address (an IPv6 /64) may hold; the next is closed with 4429."""
+        self.join_deadline_s = join_deadline_s
+        """A socket that has not joined a call this long after opening is closed with 4408."""
+        self.messages_per_s = messages_per_s
         self._calls: dict[str, _Call] = {}
         self._peers: dict[str, Peer] = {}
+        self._per_address: Counter[str] = Counter()
+        self._closing: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Any] = {}
         self._refresher: asyncio.Task[None] | None = None
         self.on_join = on_join
@@ -157,8 +236,14 @@ class Hub:
                 await self._refresher
         await self.close_connections()
 
-    async def serve(self, request: web.Request, recruiter_id: int | None) -> web.WebSocketResponse:
-        """Run one page's WebSocket until it closes."""
+    async def serve(
+        self,
+        request: web.Request,
+        recruiter_id: int | None,
+        address: str = "",
+        signed_in: SignedIn | None = None,
+    ) -> web.WebSocketResponse:
+        """Run one page's WebSocket until it closes (or misses the join deadline)."""
         # Frames up to 1 MiB are read and refused with an error; larger ones close the socket (1009).
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_FRAME_BYTES)
         try:
@@ -168,20 +253,71 @@ class Hub:
         if len(self._peers) >= self.max_connections:
             await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"server busy, try again")
             return ws
-        peer = Peer(id=secrets.token_urlsafe(9), ws=ws, recruiter_id=recruiter_id)
+        network = _network(address)
+        if self._per_address[network] >= self.max_per_address:
+            await ws.close(
+                code=CLOSE_TOO_MANY_FROM_ADDRESS, message=b"too many connections from your address"
+            )
+            return ws
+        peer = Peer(
+            id=secrets.token_urlsafe(9),
+            ws=ws,
+            recruiter_id=recruiter_id,
+            address=address,
+            signed_in=signed_in,
+            bucket=_Bucket(self.messages_per_s, self.messages_per_s * 5),
+        )
         self._peers[peer.id] = peer
+        self._per_address[network] += 1
+        deadline = asyncio.get_running_loop().call_later(
+            self.join_deadline_s, self._deadline_passed, peer
+        )
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                if not await self._admit(peer):
+                    continue
                 if msg.type == WSMsgType.TEXT:
                     await self._receive(peer, msg.data)
-                elif msg.type == WSMsgType.BINARY:
+                else:
                     await self._send(peer, protocol.error("bad_message", "Send text frames."))
-                elif msg.type == WSMsgType.ERROR:
-                    break
         finally:
+            deadline.cancel()
             del self._peers[peer.id]
+            self._per_address[network] -= 1
+            if self._per_address[network] <= 0:
+                del self._per_address[network]
             await self._leave(peer)
         return ws
+
+    async def _admit(self, peer: Peer) -> bool:
+        """The page's message rate: over it, messages are dropped with one error a second."""
+        assert peer.bucket is not None
+        if peer.bucket.take():
+            return True
+        now = time.monotonic()
+        if now - peer.bucket.warned >= 1.0:
+            peer.bucket.warned = now
+            await self._send(peer, protocol.error("rate_limited", "Too many messages; slow down."))
+        return False
+
+    def _deadline_passed(self, peer: Peer) -> None:
+        if peer.call or peer.ws.closed:
+            return
+        message = f"join within {self.join_deadline_s:g} s".encode()
+        task = asyncio.create_task(peer.ws.close(code=CLOSE_JOIN_DEADLINE, message=message))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def signed_out(self, recruiter_id: int) -> None:
+        """The recruiter signed out everywhere: close their pages' sockets on this node (other
+        nodes check the sign-in again when a page joins)."""
+        for peer in list(self._peers.values()):
+            if peer.recruiter_id == recruiter_id:
+                await peer.ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
 
     async def _receive(self, peer: Peer, raw: str) -> None:
         try:
@@ -196,12 +332,20 @@ class Hub:
                 await self._ready(peer)
             elif isinstance(message, protocol.MediaOffer):
                 await self._media_offer(peer, message.sdp)
+            elif isinstance(message, protocol.ProbeOffer):
+                await self._probe_offer(peer, message.sdp)
             else:
                 await self._relay(peer, message.model_dump(exclude_none=False))
         except protocol.ProtocolError as exc:
             await self._send(peer, exc.as_message())
-        except Exception:
-            log.exception("signaling message failed")
+        except Exception as exc:
+            # One line, never a traceback per message: a page can send thousands a second.
+            log.error(
+                "signaling message failed: %s: %r at %s",
+                type(exc).__name__,
+                str(exc)[:200],
+                _where(exc),
+            )
             await self._send(peer, protocol.error("internal", "The server could not handle that."))
 
     async def _join(self, peer: Peer, message: protocol.Join) -> None:
@@ -210,6 +354,8 @@ class Hub:
         async with self.sessions() as session:
             try:
                 if message.role == "recruiter":
+                    if peer.signed_in is not None:
+                        peer.recruiter_id = await peer.signed_in()
                     if peer.recruiter_id is None:
                         raise protocol.ProtocolError(
                             "forbidden", "Sign in to join as the recruiter."
@@ -247,6 +393,7 @@ class Hub:
                 "state": interview.state,
                 "presence": summarize(peers),
                 "ice_servers": self.ice_servers(peer.id),
+                "ice_transport_policy": self.ice_transport_policy,
             },
         )
         await self.bus.publish(peer.call, encode(PresenceChanged(peer.id, peer.role, interview.id)))
@@ -286,12 +433,27 @@ class Hub:
             existing = await segments(session, peer.interview_id, peer.role)
         try:
             answer = await self.media.accept(
-                peer.id, peer.interview_id, peer.role, sdp, first_segment=len(existing)
+                peer.id,
+                peer.interview_id,
+                peer.role,
+                sdp,
+                first_segment=len(existing),
+                client_address=peer.address,
             )
         except MediaError as exc:
             raise protocol.ProtocolError("bad_sdp", str(exc)) from None
         log.info("recording %s of interview %s (peer %s)", peer.role, peer.interview_id, peer.id)
         await self._send(peer, {"type": "media-answer", "sdp": answer})
+
+    async def _probe_offer(self, peer: Peer, sdp: str) -> None:
+        """The page's connectivity check: can it reach the server's peer? Nothing is recorded."""
+        if self.media is None:
+            raise protocol.ProtocolError("unavailable", "The server has no media peer to check.")
+        try:
+            answer = await self.media.probe(peer.id, sdp, client_address=peer.address)
+        except MediaError as exc:
+            raise protocol.ProtocolError("bad_sdp", str(exc)) from None
+        await self._send(peer, {"type": "probe-answer", "sdp": answer})
 
     async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:
         message["from"] = peer.id

@@ -6,7 +6,7 @@ against the models below; anything else is answered with an `error` and the conn
 | type      | direction        | fields                                        | meaning |
 |-----------|------------------|-----------------------------------------------|---------|
 | join      | page → server    | role, interview (recruiter) or token (candidate) | enter the interview's room; first message |
-| joined    | server → page    | peer, role, interview, state, presence, ice_servers | you are in; your peer id and the ICE servers to use |
+| joined    | server → page    | peer, role, interview, state, presence, ice_servers, ice_transport_policy | you are in; your peer id, the ICE servers and policy (all or relay) to use |
 | ready     | page → server    | —                                             | candidate clicked Join (consents stored) |
 | presence  | server → page    | recruiter{connected}, candidate{connected, ready} | who is here, after every change |
 | offer     | both ways        | sdp, connection, to? / from                   | WebRTC offer (the recruiter's page makes them), relayed |
@@ -15,22 +15,40 @@ against the models below; anything else is answered with an `error` and the conn
 | restart   | both ways        | connection?, to? / from                       | ask the other side for a fresh offer |
 | media-offer | page → server  | sdp                                           | audio-only offer to the server's recorder (all candidates gathered) |
 | media-answer | server → page | sdp                                           | the recorder's answer |
+| probe-offer | page → server  | sdp                                           | a data-channel-only offer: can this page reach the server's peer (the check before Join)? |
+| probe-answer | server → page | sdp                                           | the server peer's answer to the probe (closed after 20 s) |
+| network-check | both ways    | relay, relay_via?, server, rtt_ms?, to? / from | the candidate's connectivity check result, relayed to the recruiter's pages |
+| quality   | both ways        | rtt_ms?, loss?, kbps?, server_rtt_ms?, server_loss?, server_connected?, state?, to? / from | a page's connection quality (its call and its path to the server), relayed every few seconds |
 | event     | server → page    | name, data                                    | interview event (stage changed, question changed, recording on/off) |
 | ping      | page → server    | —                                             | keep-alive; answered with pong |
 | pong      | server → page    | —                                             | |
 | error     | server → page    | code, message                                 | what was wrong with your last message |
+
+A page whose WebSocket is refused or ended by the server sees one of these close codes:
+
+| code | meaning |
+|------|---------|
+| 1001 | the server is shutting down: reconnect (to another node) |
+| 1009 | a frame over 1 MiB |
+| 1013 | this node is at its connection cap: try again later |
+| 4401 | the recruiter signed out everywhere: do not reconnect |
+| 4408 | no `join` within the join deadline (WS_JOIN_DEADLINE_S) |
+| 4429 | too many WebSockets from this address (WS_PER_ADDRESS) |
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from signaling import json_input
+
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 1024 * 1024
 MAX_SDP_CHARS = 48 * 1024
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit in PostgreSQL: a larger one is refused here, not by the database."""
 PEER_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -41,7 +59,7 @@ class _Message(BaseModel):
 class Join(_Message):
     type: Literal["join"]
     role: Literal["recruiter", "candidate"]
-    interview: int | None = Field(default=None, ge=1, le=2**62)
+    interview: int | None = Field(default=None, ge=1, le=MAX_ID)
     token: str | None = Field(default=None, max_length=128)
 
 
@@ -90,14 +108,55 @@ class Ping(_Message):
     type: Literal["ping"]
 
 
+class ProbeOffer(_Message):
+    type: Literal["probe-offer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+
+
+class NetworkCheck(_Message):
+    """What the candidate's connectivity check found (web/static/js/network.js)."""
+
+    type: Literal["network-check"]
+    relay: Literal["ok", "failed", "none"]
+    """A TURN relay candidate was gathered; `none`: no TURN server is configured."""
+    relay_via: Literal["udp", "tcp", "tls"] | None = None
+    """The best transport a relay was reached over."""
+    server: Literal["ok", "failed"]
+    """The probe connection to the server's peer came up."""
+    rtt_ms: float | None = Field(default=None, ge=0, le=60_000)
+    to: PEER_ID | None = None
+
+
+class Quality(_Message):
+    """A page's connection-quality sample (web/static/js/quality.js)."""
+
+    type: Literal["quality"]
+    rtt_ms: float | None = Field(default=None, ge=0, le=60_000)
+    """Round trip of the call's selected candidate pair."""
+    loss: float | None = Field(default=None, ge=0, le=1)
+    """Fraction of the call's incoming packets lost over the last interval."""
+    kbps: float | None = Field(default=None, ge=0, le=1_000_000)
+    """Incoming bitrate of the call."""
+    server_rtt_ms: float | None = Field(default=None, ge=0, le=60_000)
+    """Round trip of the page's recording connection to the server."""
+    server_loss: float | None = Field(default=None, ge=0, le=1)
+    """Fraction of the page's audio the server reports lost."""
+    server_connected: bool | None = None
+    """Whether the page's recording connection is up (None: it has not come up yet)."""
+    state: Literal["connecting", "connected", "reconnecting", "left"] | None = None
+    to: PEER_ID | None = None
+
+
 class MediaOffer(_Message):
     type: Literal["media-offer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
 
 
-ClientMessage = Annotated[
-    Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer, Field(discriminator="type")
-]
+Incoming = (
+    Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer | ProbeOffer | NetworkCheck
+    | Quality
+)  # fmt: skip
+ClientMessage = Annotated[Incoming, Field(discriminator="type")]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
@@ -113,14 +172,14 @@ class ProtocolError(Exception):
         return error(self.code, self.message)
 
 
-def parse(raw: str | bytes) -> Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer:
+def parse(raw: str | bytes) -> Incoming:
     """Validate one frame from a page, or raise ProtocolError saying what is wrong."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+        data = json_input.loads(raw, MAX_MESSAGE_BYTES)
+    except json_input.JsonRefused as exc:
+        raise ProtocolError("bad_json", str(exc)) from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "A message must be a JSON object with a type.")
     kind = data.get("type")
@@ -137,7 +196,19 @@ def parse(raw: str | bytes) -> Join | Ready | Offer | Answer | Ice | Restart | P
 
 
 _CLIENT_TYPES = frozenset(
-    {"join", "ready", "offer", "answer", "ice", "restart", "ping", "media-offer"}
+    {
+        "join",
+        "ready",
+        "offer",
+        "answer",
+        "ice",
+        "restart",
+        "ping",
+        "media-offer",
+        "probe-offer",
+        "network-check",
+        "quality",
+    }
 )
 
 

@@ -17,6 +17,12 @@ def espeak(path: Path, text: str, voice: str = "en-us", speed: int = 150) -> Pat
     return path
 
 
+def flite(path: Path, text: str, voice: str = "slt") -> Path:
+    """Speech by Debian's flite: more natural than espeak-ng (Whisper hears it better)."""
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+    return path
+
+
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path)) as w:
         return w.getnframes() / w.getframerate()
@@ -56,6 +62,33 @@ def probe_seconds(path: Path) -> float:
     return float(out.strip())
 
 
+def audio_kept(path: Path) -> tuple[float, float]:
+    """(seconds of audio that arrived, seconds on the file's timeline) of a recorded segment:
+    the recorder fills what was lost with TOC-only packets, so the timeline stays whole and the
+    gaps are where those are."""
+    from media.oggopus import packet_samples
+
+    data = path.read_bytes()
+    real = total = 0
+    packet = b""
+    at = 0
+    while at + 27 <= len(data) and data[at : at + 4] == b"OggS":
+        count = data[at + 26]
+        lacing = data[at + 27 : at + 27 + count]
+        at += 27 + count
+        for size in lacing:
+            packet += data[at : at + size]
+            at += size
+            if size < 255:
+                if not packet.startswith((b"OpusHead", b"OpusTags")):
+                    samples = packet_samples(packet)
+                    total += samples
+                    if len(packet) > 1:
+                        real += samples
+                packet = b""
+    return real / 48_000, total / 48_000
+
+
 def rms(pcm: bytes) -> float:
     import array
 
@@ -68,10 +101,10 @@ def rms(pcm: bytes) -> float:
 class SpeakingPeer:
     """Joins the room over a WebSocket and streams `wav` to the server in real time."""
 
-    def __init__(self, ws, wav: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ws, wav: Path, configuration: RTCConfiguration | None = None) -> None:  # type: ignore[no-untyped-def]
         self.ws = ws
         self.wav = wav
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self.player = MediaPlayer(str(wav))
         self.finished = asyncio.Event()
 

@@ -65,7 +65,13 @@ async def test_a_question_asked_again_keeps_both_answers_and_scores_the_whole(
     # One score, of the whole answer.
     [score] = scores
     whole = work.scorer.score(
-        QuestionSpec(spec.text, spec.expected_answer, tuple(spec.key_points)), answer.text
+        QuestionSpec(
+            spec.text,
+            spec.expected_answer,
+            tuple(spec.key_points),
+            tuple(spec.misconceptions),
+        ),
+        answer.text,
     )
     assert score.score == whole.score and score.rationale == whole.rationale
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,22 @@ def test_too_few_items_bad_difficulty_and_key_points() -> None:
         parse_bank(text, "demo.yaml")
     fields = {p.field for p in caught.value.problems}
     assert {"topics", "questions", "questions[0].difficulty", "questions[0].key_points"} <= fields
+
+
+def test_the_russian_banks_validate_with_misconceptions_and_their_language() -> None:
+    from rooms.bank import bundled_banks_in
+
+    banks = bundled_banks_in("ru")
+    assert {b.id for b in banks} == {"ru-python-backend", "ru-frontend", "ru-data-science"}
+    for bank in banks:
+        assert bank.language == "ru"
+        assert all(2 <= len(q.misconceptions) <= 3 for q in bank.questions)
+        assert parse_bank(dump_bank(bank)) == replace(bank, source="<bank>")
+    english = {q.slug for b in bundled_banks() for q in b.questions}
+    assert not english & {q.slug for b in banks for q in b.questions}
+
+
+def test_every_shipped_question_lists_its_common_misconceptions() -> None:
+    for bank in bundled_banks():
+        for question in bank.questions:
+            assert 2 <= len(question.misconceptions) <= 5, question.slug

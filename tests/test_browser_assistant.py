@@ -101,3 +101,106 @@ def test_the_recruiter_sees_that_the_assistant_is_paused(
     finally:
         server.process.terminate()
         server.process.wait(timeout=10)
+
+
+def run_answer_job(url: str, redis_url: str, interview_id: int, text: str) -> str:
+    """What a worker does with the answer to question 1 once the recruiter moved on (the
+    transcript already known): stores it, scores it with the local scorer, and tells the page
+    over Redis. Returns the question's slug."""
+    import redis.asyncio as aioredis
+    from sqlalchemy import select
+
+    from bus.pubsub import RedisBus
+    from jobs.queue import Job, JobKind
+    from pipeline.factories import make_work
+    from rooms.models import InterviewQuestion, Question
+    from service.settings import Settings
+
+    async def run() -> str:
+        engine = make_engine(url)
+        client = aioredis.from_url(redis_url)
+        bus = RedisBus(client)
+        sessions = make_sessionmaker(engine)
+        work = make_work(Settings(database_url=url), sessions, bus)
+        now = datetime.now(UTC).timestamp()
+        body = {
+            "interview": interview_id,
+            "position": 1,
+            "started_at": now - 20,
+            "at": now,
+            "pieces": [{"start": now - 20, "end": now - 1, "text": text}],
+        }
+        try:
+            await work(Job("misconception", JobKind.ANSWER, body))
+            async with sessions() as session:
+                return str(
+                    await session.scalar(
+                        select(Question.slug)
+                        .join(InterviewQuestion, InterviewQuestion.question_id == Question.id)
+                        .where(
+                            InterviewQuestion.interview_id == interview_id,
+                            InterviewQuestion.position == 1,
+                        )
+                    )
+                )
+        finally:
+            work.close()
+            await bus.close()
+            await client.aclose()
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_misconception_is_flagged_live_and_on_the_results_page(
+    db: str, redis_url: str, tmp_path: Path
+) -> None:
+    """The candidate asserted one of the question's common misconceptions: the live score
+    names it, with the score's confidence, and so does the results page."""
+    from rooms.bank import bundled_banks
+
+    first = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
+    misconception = first.misconceptions[0]
+    answer = f"So I'm fairly sure about this one. {misconception} That's how it works."
+    server = start_server(
+        {
+            "DATABASE_URL": db,
+            "REDIS_URL": redis_url,
+            "INLINE_WORKER": "false",
+            "DATA_DIR": str(tmp_path / "var"),
+            "SECRET_KEY": "misconception-test",
+        },
+        tmp_path / "server.log",
+    )
+    try:
+        seeded = seed_interview(db, email="misconception@example.com")
+        to_technical_part(db, seeded.interview_id)
+        wav = speech_wav(tmp_path / "speech.wav", "Hello.")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+            )
+            page = recruiter_page(
+                browser, server.url, seeded.email, seeded.password, seeded.interview_id
+            )
+            expect(page.locator("#question-counter")).to_contain_text("Question: 1/10")
+            page.get_by_role("button", name="Next question").click()
+            expect(page.locator("#question-counter")).to_contain_text("Question: 2/10")
+            slug = run_answer_job(db, redis_url, seeded.interview_id, answer)
+            assert slug == first.slug
+            live = page.locator("#score-1")
+            expect(live).to_contain_text("Misconception:", timeout=20_000)
+            expect(live).to_contain_text(misconception)
+            expect(live.locator(".confidence")).to_contain_text("confidence")
+            shots = ARTIFACTS / "assistant"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "misconception-live.png"), full_page=True)
+            page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
+            expect(page.locator("#q-1 ul.misconceptions")).to_contain_text(misconception)
+            page.screenshot(path=str(shots / "misconception-results.png"), full_page=True)
+            browser.close()
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,12 @@ def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path)
     assert migrated.returncode == 0, migrated.stderr
     assert "6 specializations loaded" in migrated.stdout
     assert (tmp_path / "var" / "p2p-interview.db").exists()
-    created = cli("create-recruiter", "ops@example.com", "--password", "long enough pw", env=env)
+    secret = {**env, "P2PI_PASSWORD": "long enough pw"}
+    created = cli("create-recruiter", "ops@example.com", env=secret)
     assert created.returncode == 0 and "ops@example.com created" in created.stdout
-    again = cli("create-recruiter", "ops@example.com", "--password", "long enough pw", env=env)
+    again = cli("create-recruiter", "OPS@example.com", env=secret)
     assert again.returncode == 1 and "already exists" in again.stderr
-    short = cli("create-recruiter", "x@example.com", "--password", "short", env=env)
+    short = cli("create-recruiter", "x@example.com", env={**env, "P2PI_PASSWORD": "short"})
     assert short.returncode == 1 and "at least 10 characters" in short.stderr
     exported = tmp_path / "banks"
     cli("bank", "export", str(exported))
@@ -60,3 +62,37 @@ def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path)
 def test_bad_settings_are_reported_clearly() -> None:
     result = cli("migrate", env={"ICE_SERVERS": "not json"})
     assert result.returncode == 2 and "ICE_SERVERS is not valid JSON" in result.stderr
+
+
+def test_create_recruiter_never_takes_the_password_on_the_command_line(tmp_path: Path) -> None:
+    """A password in argv is readable by every user through `ps`: refused, with the ways that
+    are not (the environment, or typed at the prompt; here piped to it)."""
+    env = {"DATA_DIR": str(tmp_path / "var"), "DATABASE_URL": "", "P2PI_PASSWORD": ""}
+    assert cli("migrate", env=env).returncode == 0
+    refused = cli("create-recruiter", "ps@example.com", "--password", "long enough pw", env=env)
+    assert refused.returncode == 2 and "P2PI_PASSWORD" in refused.stderr
+    assert "created" not in refused.stdout
+    asked = subprocess.run(
+        [sys.executable, "-m", "service.cli", "create-recruiter", "ps@example.com"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input="long enough pw\n",
+        env={**os.environ, **env},
+        timeout=120,
+    )
+    assert asked.returncode == 0 and "ps@example.com created" in asked.stdout, asked.stderr
+    # The admin can end every session of an account.
+    ended = cli("sign-out", "PS@example.com", env=env)
+    assert ended.returncode == 0 and "0 sessions of ps@example.com ended" in ended.stdout
+    assert cli("sign-out", "nobody@example.com", env=env).returncode == 1
+
+
+def test_files_of_the_service_are_private(tmp_path: Path) -> None:
+    """The database and its folder are the service user's only (0600 / 0700)."""
+    env = {"DATA_DIR": str(tmp_path / "var"), "DATABASE_URL": ""}
+    assert cli("migrate", env=env).returncode == 0
+    for path in (tmp_path / "var").rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+    assert (tmp_path / "var").stat().st_mode & 0o777 == 0o700

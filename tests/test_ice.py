@@ -1,4 +1,4 @@
-"""TURN credentials as coturn's REST API checks them."""
+"""TURN credentials as coturn's REST API checks them; the ICE transport policy setting."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 
+import pytest
+
+from service.settings import Settings, SettingsError
 from signaling.ice import TURN_CREDENTIAL_TTL_S, ice_servers_for, turn_credentials
 
 
@@ -29,3 +32,15 @@ def test_only_turn_entries_without_username_get_credentials() -> None:
     assert result[1]["username"].endswith(":peer1") and result[1]["credential"]
     assert result[2]["username"] == "fixed"
     assert ice_servers_for(servers, "", "peer1")[1] == servers[1]  # no secret: left as configured
+
+
+def test_relay_only_needs_a_turn_server() -> None:
+    with pytest.raises(SettingsError, match="needs a TURN server"):
+        Settings.from_env({"ICE_TRANSPORT_POLICY": "relay"})
+    with pytest.raises(SettingsError, match="use all or relay"):
+        Settings.from_env({"ICE_TRANSPORT_POLICY": "none"})
+    relayed = Settings.from_env(
+        {"ICE_TRANSPORT_POLICY": "Relay", "ICE_SERVERS": '[{"urls": "turns:turn.example.com:443"}]'}
+    )
+    assert relayed.ice_transport_policy == "relay"
+    assert Settings.from_env({}).ice_transport_policy == "all"

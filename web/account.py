@@ -1,27 +1,49 @@
-"""Sign in, register by email (password-setup link), set the password, sign out."""
+"""Sign in, register by email (password-setup link), set the password, sign out, and the
+account page with the recruiter's sessions ("Sign out everywhere")."""
 
 from __future__ import annotations
 
 import math
+import unicodedata
+from typing import Any
 from urllib.parse import quote
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
-from rooms import accounts
+from rooms import accounts, sessions
 from rooms.errors import InvalidInput, SetupLinkError, WrongCredentials
 from rooms.models import Recruiter
 from web.forms import read_form, render_form
-from web.keys import LIMITER, MAILER, SESSIONS, SETTINGS
+from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
 from web.mail import password_setup_email
-from web.security import client_ip, sign_in
+from web.security import (
+    client_ip,
+    limit_key,
+    require_recruiter,
+    sign_in,
+    sign_in_token,
+    sign_out,
+)
 
 routes = web.RouteTableDef()
+SIGNIN_WINDOW_S = 15 * 60
+MAX_NEXT_CHARS = 2000
 
 
 def safe_next(value: str | None, default: str = "/setup/details") -> str:
-    """Only same-site paths: never redirect a user to another host after sign-in."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path of this site: one leading "/", never "//" or a backslash (another host),
+    and no control character or space anywhere (a tab dropped from "/<tab>/evil.example" would
+    leave "//evil.example")."""
+    if (
+        value
+        and len(value) <= MAX_NEXT_CHARS
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and "\\" not in value
+        and not any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in value)
+    ):
         return value
     return default
 
@@ -31,31 +53,64 @@ def _wait_text(seconds: float) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+def _signin_keys(request: web.Request, email: str) -> list[tuple[str, int]]:
+    """The sign-in limits: this account from this address, and this address for any account.
+    No account-wide key: nobody elsewhere can lock a recruiter out."""
+    address = limit_key(client_ip(request))
+    attempts = request.app[SETTINGS].signin_attempts_per_15min
+    return [
+        (f"signin:{address}:{accounts.email_key(email)}", attempts),
+        (f"signin-ip:{address}", attempts * 6),
+    ]
+
+
+async def _count_attempt(request: web.Request, email: str) -> float | None:
+    """Count one sign-in attempt before checking it (parallel guesses count too); the seconds
+    to wait if one of the limits is reached."""
+    limiter = request.app[LIMITER]
+    waits = [
+        await limiter.hit(key, limit, SIGNIN_WINDOW_S)
+        for key, limit in _signin_keys(request, email)
+    ]
+    blocked = [wait for wait in waits if wait is not None]
+    return max(blocked) if blocked else None
+
+
+async def _attempt_succeeded(request: web.Request, email: str) -> None:
+    """Only failures add up: a success clears the account's count and takes back its own."""
+    limiter = request.app[LIMITER]
+    (account_key, _), (address_key, _) = _signin_keys(request, email)
+    await limiter.reset(account_key)
+    await limiter.undo(address_key)
+
+
+SIGNED_OUT = {
+    "everywhere": "You are signed out everywhere: every browser has to sign in again.",
+    "yes": "You are signed out.",
+}
+
+
 @routes.get("/signin", name="signin")
 async def signin_form(request: web.Request) -> web.Response:
-    return render_form(request, "signin.html", {"next": safe_next(request.query.get("next"))})
+    notice = SIGNED_OUT.get(request.query.get("signed_out", ""), "")
+    return render_form(
+        request, "signin.html", {"next": safe_next(request.query.get("next"))}, notice=notice
+    )
 
 
 @routes.post("/signin")
 async def signin(request: web.Request) -> web.Response:
     form = await read_form(request)
     values = {"email": form.get("email", ""), "next": safe_next(form.get("next"))}
-    settings = request.app[SETTINGS]
-    limiter = request.app[LIMITER]
-    email_key = values["email"].strip().lower()[:320]
-    for key, limit in (
-        (f"signin:{client_ip(request)}:{email_key}", settings.signin_attempts_per_15min),
-        (f"signin-ip:{client_ip(request)}", settings.signin_attempts_per_15min * 6),
-    ):
-        wait = await limiter.hit(key, limit, 15 * 60)
-        if wait is not None:
-            return render_form(
-                request,
-                "signin.html",
-                values,
-                {"form": f"Too many sign-in attempts. Try again in {_wait_text(wait)}."},
-                status=429,
-            )
+    wait = await _count_attempt(request, values["email"])
+    if wait is not None:
+        return render_form(
+            request,
+            "signin.html",
+            values,
+            {"form": f"Too many sign-in attempts. Try again in {_wait_text(wait)}."},
+            status=429,
+        )
     async with request.app[SESSIONS].begin() as session:
         try:
             recruiter = await accounts.authenticate(
@@ -63,7 +118,7 @@ async def signin(request: web.Request) -> web.Response:
             )
         except WrongCredentials as exc:
             return render_form(request, "signin.html", values, {"form": str(exc)}, status=401)
-    await limiter.reset(f"signin:{client_ip(request)}:{email_key}")
+    await _attempt_succeeded(request, values["email"])
     await sign_in(request, recruiter.id)
     raise web.HTTPSeeOther(values["next"])
 
@@ -86,7 +141,7 @@ async def register(request: web.Request) -> web.Response:
     limiter = request.app[LIMITER]
     for key, limit in (
         (f"setup:{email}", settings.setup_requests_per_hour),
-        (f"setup-ip:{client_ip(request)}", settings.setup_requests_per_hour * 10),
+        (f"setup-ip:{limit_key(client_ip(request))}", settings.setup_requests_per_hour * 10),
     ):
         wait = await limiter.hit(key, limit, 3600)
         if wait is not None:
@@ -158,6 +213,114 @@ async def setup_password(request: web.Request) -> web.Response:
 
 @routes.post("/signout", name="signout")
 async def signout(request: web.Request) -> web.Response:
-    session = await get_session(request)
-    session.invalidate()
-    raise web.HTTPSeeOther("/")
+    """End this browser's session in the store: a copy of its cookie opens nothing."""
+    await sign_out(request)
+    raise web.HTTPSeeOther("/", headers={"Clear-Site-Data": '"cache", "storage"'})
+
+
+def _device(user_agent: str) -> str:
+    """A short name for a browser, e.g. "Firefox on Linux", from its User-Agent."""
+    browsers = (
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    )
+    systems = (
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iOS"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    )
+    browser = next((name for mark, name in browsers if mark in user_agent), "")
+    system = next((name for mark, name in systems if mark in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (user_agent[:60] if user_agent else "Unknown browser")
+
+
+async def _account_page(
+    request: web.Request, recruiter_id: int, errors: dict[str, str] | None = None, status: int = 200
+) -> web.Response:
+    token = await sign_in_token(request) or ""
+    async with request.app[SESSIONS]() as db:
+        recruiter = await db.get(Recruiter, recruiter_id)
+        rows = await sessions.of_recruiter(db, recruiter_id)
+    listed: list[dict[str, Any]] = [
+        {
+            "id": row.id,
+            "device": _device(row.user_agent),
+            "address": row.ip_address,
+            "signed_in": f"{row.created_at:%Y-%m-%d %H:%M} UTC",
+            "last_used": f"{row.last_used_at:%Y-%m-%d %H:%M} UTC",
+            "current": sessions.is_token_of(row, token),
+        }
+        for row in rows
+    ]
+    flash = (await get_session(request)).pop("flash", None)
+    return aiohttp_jinja2.render_template(
+        "account.html",
+        request,
+        {
+            "email": recruiter.email if recruiter else "",
+            "sessions": listed,
+            "errors": errors or {},
+            "flash": flash,
+        },
+        status=status if not errors else max(status, 400),
+    )
+
+
+@routes.get("/account", name="account")
+async def account(request: web.Request) -> web.Response:
+    """The recruiter's account: where they are signed in, and when each was last used."""
+    return await _account_page(request, await require_recruiter(request))
+
+
+@routes.post("/account/sessions", name="end_sessions")
+async def end_sessions(request: web.Request) -> web.Response:
+    """Sign out one session or all of them ("Sign out everywhere"), after the password again."""
+    rid = await require_recruiter(request)
+    form = await read_form(request)
+    which = form.get("end", "")
+    async with request.app[SESSIONS]() as db:
+        recruiter = await db.get(Recruiter, rid)
+    email = recruiter.email if recruiter else ""
+    wait = await _count_attempt(request, email)
+    if wait is not None:
+        message = f"Too many sign-in attempts. Try again in {_wait_text(wait)}."
+        return await _account_page(request, rid, {"password": message}, status=429)
+    async with request.app[SESSIONS].begin() as db:
+        try:
+            await accounts.authenticate(db, email, form.get("password", ""))
+        except WrongCredentials:
+            message = "Enter your password to sign out sessions."
+            return await _account_page(request, rid, {"password": message}, status=401)
+    await _attempt_succeeded(request, email)
+    if which == "all":
+        async with request.app[SESSIONS].begin() as db:
+            await sessions.end_all(db, rid)
+        await sign_out(request)
+        await request.app[HUB].signed_out(rid)
+        raise web.HTTPSeeOther(
+            "/signin?signed_out=everywhere", headers={"Clear-Site-Data": '"cache", "storage"'}
+        )
+    if not which.isascii() or not which.isdigit() or len(which) > 10:
+        return await _account_page(request, rid, {"form": "Choose a session to sign out."}, 422)
+    current = await sign_in_token(request) or ""
+    async with request.app[SESSIONS].begin() as db:
+        mine = {row.id: row for row in await sessions.of_recruiter(db, rid)}
+        row = mine.get(int(which))
+        is_current = row is not None and sessions.is_token_of(row, current)
+        if row is not None:
+            await sessions.end_by_id(db, rid, row.id)
+    if is_current:
+        await sign_out(request)
+        raise web.HTTPSeeOther("/signin?signed_out=yes")
+    (await get_session(request))["flash"] = (
+        "That session is signed out." if row is not None else "That session had already ended."
+    )
+    raise web.HTTPSeeOther("/account")

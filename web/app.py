@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,7 +63,14 @@ from web.keys import (
 from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from web.security import csrf_middleware, csrf_token, recruiter_id
+from web.security import (
+    client_ip,
+    csrf_middleware,
+    csrf_token,
+    recruiter_id,
+    recruiter_of,
+    sign_in_token,
+)
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -74,11 +83,18 @@ def secret_key(settings: Settings) -> bytes:
     if not secret:
         path = settings.data_dir / "secret_key"
         if not path.exists():
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            private_folder(settings.data_dir)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
         secret = path.read_text().strip()
     return hashlib.sha256(secret.encode()).digest()
+
+
+def private_folder(path: Path) -> None:
+    """A folder only this service's user can enter (0700): it holds candidates' data."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -109,29 +125,63 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         urlsplit(request.app[SETTINGS].public_url).netloc,
     }:
         raise web.HTTPForbidden(text="WebSocket connections are accepted only from this site.")
-    return await request.app[HUB].serve(request, await recruiter_id(request))
+    token = await sign_in_token(request)
+
+    async def signed_in() -> int | None:
+        return await recruiter_of(request.app, token) if token else None
+
+    return await request.app[HUB].serve(
+        request, await recruiter_id(request), client_ip(request), signed_in
+    )
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: object) -> web.StreamResponse:
-    response = await handler(request)  # type: ignore[operator]
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
+
+
+def _websocket_origins(request: web.Request) -> str:
+    """The ws:/wss: origins of this site that pages may connect to: PUBLIC_URL's host, and the
+    host the page was requested from when it is a plain host name (never other text)."""
+    public = urlsplit(request.app[SETTINGS].public_url)
+    scheme = "wss" if public.scheme == "https" or request.secure else "ws"
+    hosts = [public.netloc]
+    if request.host != public.netloc and _HOST.fullmatch(request.host):
+        hosts.append(request.host)
+    return " ".join(f"{scheme}://{host}" for host in hosts)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer of the app, redirects and error pages included (a response-prepare
+    signal, not a middleware: a raised 303 never passes back through a middleware)."""
+    settings = request.app[SETTINGS]
+    headers = response.headers
+    headers["Server"] = "p2p-interview"
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-        "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        f"connect-src 'self' {_websocket_origins(request)}; style-src 'self'; "
+        "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'",
     )
-    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
-    return response
+    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    if settings.hsts_seconds > 0:
+        headers.setdefault(
+            "Strict-Transport-Security", f"max-age={settings.hsts_seconds}; includeSubDomains"
+        )
 
 
 def create_app(settings: Settings) -> web.Application:
     """The whole service for one node, wired from settings."""
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[headers_middleware])
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        private_folder(settings.data_dir)
 
     engine = make_engine(settings.effective_database_url)
     app[SESSIONS] = make_sessionmaker(engine)
@@ -148,7 +198,11 @@ def create_app(settings: Settings) -> web.Application:
     presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
     storage = LocalStorage(settings.recordings_dir)
-    server_ice = ice_servers_for(settings.ice_servers, settings.turn_secret, "server")
+
+    def server_ice() -> list[dict[str, Any]]:
+        # Fresh TURN credentials for each connection: a node runs longer than they last.
+        return ice_servers_for(settings.ice_servers, settings.turn_secret, "server")
+
     journal = RecordingJournal(app[SESSIONS], storage, bus)
     work = (
         make_work(settings, app[SESSIONS], bus)
@@ -166,7 +220,12 @@ def create_app(settings: Settings) -> web.Application:
             worker = StreamWorker(redis_client, bus, work, reclaim_after_s=settings.job_reclaim_s)
     answers = NodeAnswers(app[SESSIONS], bus, jobs, work)
     media = MediaServer(
-        storage, server_ice, on_segment=journal.record, pcm_sink=answers, on_state=journal.state
+        storage,
+        server_ice,
+        on_segment=journal.record,
+        pcm_sink=answers,
+        on_state=journal.state,
+        ice_transport_policy=settings.ice_transport_policy,
     )
     node = secrets.token_hex(8)  # this node's name on the bus
     moves = InterviewMoves(answers, bus, node, media)
@@ -174,7 +233,11 @@ def create_app(settings: Settings) -> web.Application:
         bus,
         presence,
         app[SESSIONS],
+        max_per_address=settings.ws_per_address,
+        join_deadline_s=settings.ws_join_deadline_s,
+        messages_per_s=settings.ws_messages_per_s,
         ice_servers=lambda peer: ice_servers_for(settings.ice_servers, settings.turn_secret, peer),
+        ice_transport_policy=settings.ice_transport_policy,
         media=media,
         on_join=answers.joined,
         on_move=moves.arrived,
@@ -186,7 +249,8 @@ def create_app(settings: Settings) -> web.Application:
 
     key = secret_key(settings)
     cookie: dict[str, Any] = {
-        "cookie_name": "p2pi_session",
+        # __Host-: only this host, path /, over HTTPS; a subdomain cannot set or read it.
+        "cookie_name": "__Host-p2pi_session" if settings.secure_cookies else "p2pi_session",
         "httponly": True,
         "samesite": "Lax",
         "secure": settings.secure_cookies,

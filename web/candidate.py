@@ -10,6 +10,7 @@ from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import candidate_joins, candidate_ready_to_join, get_by_candidate_token
 from rooms.states import InterviewState, is_live
 from web.errors import json_error
+from web.forms import read_json_object
 from web.invitations import local_time_text
 from web.keys import SESSIONS, SETTINGS
 from web.security import client_ip
@@ -63,12 +64,7 @@ async def candidate_page(request: web.Request) -> web.Response:
 @routes.post("/i/{token}/join", name="candidate_join")
 async def candidate_join(request: web.Request) -> web.Response:
     """Store the candidate's consents; the page then tells the hub it is ready."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "Send the consents as JSON.")
-    if not isinstance(body, dict):
-        return json_error(400, "Send the consents as a JSON object.")
+    body = await read_json_object(request, "Send the consents as a JSON object.")
     raw = body.get("consents")
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         return json_error(400, "consents must be a list of names.")

@@ -48,7 +48,7 @@ async def interview_list(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/interviews/{id}", name="interview")
+@routes.get("/interviews/{id:[0-9]+}", name="interview")
 async def interview_page(request: web.Request) -> web.Response:
     """The waiting room before the start; the Interview plan after it."""
     rid = await require_recruiter(request)
@@ -82,7 +82,7 @@ async def interview_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(template, request, context)
 
 
-@routes.post("/interviews/{id}/start", name="start_interview")
+@routes.post("/interviews/{id:[0-9]+}/start", name="start_interview")
 async def start_interview(request: web.Request) -> web.Response:
     """ "Start interview": only once the candidate has joined; opens the Interview plan."""
     rid = await require_recruiter(request)
@@ -102,7 +102,7 @@ async def start_interview(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")
 
 
-@routes.post("/interviews/{id}/end", name="end_interview")
+@routes.post("/interviews/{id:[0-9]+}/end", name="end_interview")
 async def end_interview(request: web.Request) -> web.Response:
     """The red phone icon: the interview ends for both sides."""
     rid = await require_recruiter(request)

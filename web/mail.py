@@ -1,10 +1,13 @@
-"""Outgoing email: through SMTP when configured, else written to the log and an outbox folder."""
+"""Outgoing email: through SMTP when configured, else saved to an outbox folder."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -23,25 +26,25 @@ class Mailer(Protocol):
 
 
 class OutboxMailer:
-    """No SMTP server: each message is logged and saved as an .eml file for the operator."""
+    """No SMTP server: each message is saved as an .eml file (0600, in a 0700 folder) for the
+    operator. The log says only where: its links are passwords and candidates' keys, its
+    addresses and names personal data."""
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
 
+    def _write(self, path: Path, data: bytes) -> None:
+        self.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.outbox.chmod(0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+
     async def send(self, message: EmailMessage) -> None:
-        self.outbox.mkdir(parents=True, exist_ok=True)
         name = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
         path = self.outbox / name
-        await asyncio.to_thread(path.write_bytes, bytes(message))
-        body = message.get_body(("plain",))
-        text = body.get_content() if body else ""
-        log.info(
-            "email to %s, subject %r (saved to %s):\n%s",
-            message["To"],
-            message["Subject"],
-            path,
-            text,
-        )
+        await asyncio.to_thread(self._write, path, bytes(message))
+        log.info("email saved to %s (no SMTP_HOST set)", path)
 
 
 class SmtpMailer:
@@ -125,6 +128,29 @@ def invitation_ics(
     return "\r\n".join(lines) + "\r\n"
 
 
+MAX_NAME_IN_EMAIL = 60
+MAX_WORDS_IN_NAME = 5
+_DOMAIN_LIKE = re.compile(r"\w[.．。]\w")
+
+
+def plain_name(text: str) -> str | None:
+    """A person's name fit to appear in an email to someone else, or None: nothing but
+    letters, spaces, hyphens, apostrophes and dots, at most 60 characters in 5 words, and
+    nothing that reads as a web address. Registration is open: without this, anyone could
+    mail anyone a text of their own under this service's name."""
+    if (
+        not text
+        or len(text) > MAX_NAME_IN_EMAIL
+        or len(text.split()) > MAX_WORDS_IN_NAME
+        or _DOMAIN_LIKE.search(text)
+    ):
+        return None
+    for ch in text:
+        if ch not in " -'’." and unicodedata.category(ch)[0] not in "LM":
+            return None
+    return text
+
+
 def invitation_email(
     sender: str,
     to: str,
@@ -137,12 +163,16 @@ def invitation_email(
     link: str,
     uid: str,
 ) -> EmailMessage:
-    """The candidate's invitation with the interview link and an .ics attachment."""
+    """The candidate's invitation with the interview link and an .ics attachment. The names
+    typed by the recruiter appear only when they are plain names (see `plain_name`)."""
+    candidate = plain_name(candidate_name)
+    interviewer = plain_name(interviewer_name)
     message = _base(sender, to, f"Your {specialization} interview on p2p-interview")
     message["Reply-To"] = interviewer_email
     message.set_content(
-        f"Hello {candidate_name},\n\n"
-        f"{interviewer_name} invites you to a {specialization} interview on {local_time}.\n\n"
+        f"Hello{' ' + candidate if candidate else ''},\n\n"
+        f"{interviewer or 'Your interviewer'} invites you to a {specialization} interview on "
+        f"{local_time}.\n\n"
         f"Join from this link at that time (Chrome, Edge or Firefox; allow camera and microphone):\n"
         f"{link}\n\n"
         "The calendar invitation is attached.\n"
@@ -150,7 +180,7 @@ def invitation_email(
     ics = invitation_ics(
         uid,
         start,
-        f"{specialization} interview with {interviewer_name}",
+        f"{specialization} interview" + (f" with {interviewer}" if interviewer else ""),
         f"Join: {link}",
         link,
         interviewer_email,

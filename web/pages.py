@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -40,6 +43,19 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "jobs": jobs})
 
 
+_SECRET_IN_PATH = re.compile(r"^/(i|setup-password)/[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path without the secret a candidate or setup link carries, for the log."""
+    return _SECRET_IN_PATH.sub(r"/\1/…", path)[:200]
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+
+
 def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
     return aiohttp_jinja2.render_template(
         "error.html", request, {"title": title, "message": message}, status=status
@@ -50,9 +66,12 @@ def error_page(request: web.Request, status: int, title: str, message: str) -> w
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every failure becomes a clear page (or JSON for API calls), never a stack trace."""
-    wants_json = request.path.startswith("/api/") or "application/json" in request.headers.get(
-        "Accept", ""
+    """Every failure becomes a clear page (or JSON for API calls and JSON requests), never a
+    stack trace; an unexpected one is one line in the log."""
+    wants_json = (
+        request.path.startswith("/api/")
+        or "application/json" in request.headers.get("Accept", "")
+        or request.content_type == "application/json"
     )
     try:
         return await handler(request)
@@ -64,14 +83,21 @@ async def error_middleware(
         status = exc.status
         title = exc.reason
         if status >= 500:
-            log.error("%s %s failed: %s", request.method, request.path, exc.text)
+            log.error("%s %s failed: %r", request.method, loggable_path(request.path), exc.text)
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
         if status == 404:
             message = "This page does not exist, or it is not yours."
         if status == 413:
             message = "That request is too large."
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except Exception as exc:
+        log.error(
+            "unhandled error on %s %s: %s: %r at %s",
+            request.method,
+            loggable_path(request.path),
+            type(exc).__name__,
+            str(exc)[:200],
+            _where(exc),
+        )
         status, title = 500, "Something went wrong"
         message = (
             "The server could not complete this request. Nothing you entered was lost; try again."

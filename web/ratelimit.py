@@ -1,4 +1,9 @@
-"""Fixed-window rate limits for sign-in and password-setup requests, per node or shared in Redis."""
+"""Fixed-window rate limits for sign-in, password-setup and invitation requests, per node or
+shared in Redis.
+
+Sign-in counts every attempt before it is checked (so a burst of parallel guesses is counted
+too) and takes back the count of one that succeeded: only failures add up.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,10 @@ import redis.asyncio as aioredis
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window_s: int) -> float | None:
         """Count one attempt; None if allowed, else seconds until the window resets."""
+        ...
+
+    async def undo(self, key: str) -> None:
+        """Take back one counted attempt (it succeeded)."""
         ...
 
     async def reset(self, key: str) -> None: ...
@@ -33,8 +42,17 @@ class MemoryRateLimiter:
             return window_s - (now - start)
         return None
 
+    async def undo(self, key: str) -> None:
+        window = self._windows.get(key)
+        if window is not None and window[1] > 0:
+            self._windows[key] = (window[0], window[1] - 1)
+
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
+
+
+# DECR only a counter that exists: a missing one would come back as -1 without an expiry.
+_UNDO = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
 class RedisRateLimiter:
@@ -52,6 +70,9 @@ class RedisRateLimiter:
         if int(count) > limit:
             return float(max(int(ttl), 1))
         return None
+
+    async def undo(self, key: str) -> None:
+        await self._client.eval(_UNDO, 1, self._prefix + key)  # type: ignore[misc]
 
     async def reset(self, key: str) -> None:
         await self._client.delete(self._prefix + key)

@@ -71,6 +71,12 @@ def render_pdf(result: dict[str, Any]) -> bytes:
             text("Answer: " + (q["transcript"] or "(nothing was said)"))
         if score:
             text("AI: " + score["rationale"], 9)
+            if score.get("misconceptions"):
+                text("Misconceptions: " + "; ".join(score["misconceptions"]), 9)
+            if score.get("check"):
+                text(
+                    f"Check this answer (confidence {score['confidence']:.0%}): {score['doubt']}", 9
+                )
             if score.get("missing"):
                 text("Missing: " + "; ".join(score["missing"]), 9)
         pdf.ln(2)

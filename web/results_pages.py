@@ -19,6 +19,7 @@ from rooms.results import (
     set_verdict,
 )
 from web.errors import json_error
+from web.forms import read_json, read_post
 from web.keys import SESSIONS, STORAGE
 from web.report import render_pdf
 from web.security import path_id, require_recruiter
@@ -33,7 +34,7 @@ async def _result(request: web.Request) -> dict[str, Any]:
         return await interview_result(session, interview)
 
 
-@routes.get("/interviews/{id}/results", name="results")
+@routes.get("/interviews/{id:[0-9]+}/results", name="results")
 async def results_page(request: web.Request) -> web.Response:
     result = await _result(request)
     return aiohttp_jinja2.render_template(
@@ -41,7 +42,7 @@ async def results_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/interviews/{id}/result")
+@routes.get("/api/interviews/{id:[0-9]+}/result")
 async def results_json(request: web.Request) -> web.Response:
     """The whole result as JSON (for the recruiter's own tools)."""
     result = await _result(request)
@@ -53,7 +54,7 @@ async def results_json(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/interviews/{id}/report.pdf")
+@routes.get("/interviews/{id:[0-9]+}/report.pdf")
 async def results_pdf(request: web.Request) -> web.Response:
     """The printable report as a PDF download."""
     result = await _result(request)
@@ -65,7 +66,7 @@ async def results_pdf(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/interviews/{id}/recordings/{recording}")
+@routes.get("/interviews/{id:[0-9]+}/recordings/{recording:[0-9]+}")
 async def recording_file(request: web.Request) -> web.StreamResponse:
     """One recording segment, with HTTP range requests (seeking in the player)."""
     rid = await require_recruiter(request)
@@ -84,13 +85,10 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.post("/api/interviews/{id}/scores/{position}")
+@routes.post("/api/interviews/{id:[0-9]+}/scores/{position:[0-9]+}")
 async def override(request: web.Request) -> web.Response:
     rid = await require_recruiter(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "Send a JSON object.")
+    body = await read_json(request)
     value = body.get("override") if isinstance(body, dict) else "bad"
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         return web.json_response(
@@ -107,11 +105,11 @@ async def override(request: web.Request) -> web.Response:
         )
 
 
-@routes.post("/interviews/{id}/verdict")
+@routes.post("/interviews/{id:[0-9]+}/verdict")
 async def verdict(request: web.Request) -> web.Response:
     """The final verdict form on the results page."""
     rid = await require_recruiter(request)
-    form = await request.post()
+    form = await read_post(request)
     choice = str(form.get("verdict", ""))[:20] or None
     note = str(form.get("verdict_note", ""))[:6000]
     async with request.app[SESSIONS].begin() as session:
@@ -123,7 +121,7 @@ async def verdict(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/interviews/{interview.id}/results#verdict")
 
 
-@routes.post("/interviews/{id}/delete")
+@routes.post("/interviews/{id:[0-9]+}/delete")
 async def delete(request: web.Request) -> web.Response:
     """Delete the interview, its recordings and transcripts, for good."""
     rid = await require_recruiter(request)

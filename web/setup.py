@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,8 @@ from rooms.interviews import (
 from rooms.models import Question, Recruiter, Specialization, utcnow
 from web.forms import read_form, render_form
 from web.invitations import send_invitation
-from web.keys import SESSIONS, SETTINGS
-from web.security import client_ip, recruiter_id, require_recruiter
+from web.keys import LIMITER, SESSIONS, SETTINGS
+from web.security import client_ip, limit_key, recruiter_id, require_recruiter
 
 routes = web.RouteTableDef()
 
@@ -190,6 +191,19 @@ async def _question_total(request: web.Request, specialization: str) -> int:
     return int(total or 0)
 
 
+async def _invitation_wait(request: web.Request, rid: int) -> float | None:
+    """Count one invitation email against the recruiter and their address; the seconds to
+    wait when either has sent INVITATIONS_PER_HOUR (the address: three times that)."""
+    limit = request.app[SETTINGS].invitations_per_hour
+    limiter = request.app[LIMITER]
+    waits = [
+        await limiter.hit(f"invite:{rid}", limit, 3600),
+        await limiter.hit(f"invite-ip:{limit_key(client_ip(request))}", limit * 3, 3600),
+    ]
+    blocked = [wait for wait in waits if wait is not None]
+    return max(blocked) if blocked else None
+
+
 @routes.post("/setup/mode")
 async def mode_submit(request: web.Request) -> web.Response:
     rid = await require_recruiter(request)
@@ -235,6 +249,15 @@ async def mode_submit(request: web.Request) -> web.Response:
         except InvalidInput as exc:
             return render_form(request, "mode.html", values, {exc.field: exc.message}, **extra)
     settings = request.app[SETTINGS]
+    if scheduled_at and values["send_invitation"]:
+        wait = await _invitation_wait(request, rid)
+        if wait is not None:
+            minutes = max(1, math.ceil(wait / 60))
+            message = (
+                f"You have sent many invitations this hour. Try again in {minutes} minutes, "
+                "or untick “Email the invitation” and send the link yourself."
+            )
+            return render_form(request, "mode.html", values, {"form": message}, status=429, **extra)
     consents = {
         ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()
     }

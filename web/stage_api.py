@@ -14,8 +14,10 @@ from rooms import conduct
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import get_by_candidate_token, get_for_recruiter
 from rooms.models import Interview, InterviewEvent, Topic
+from rooms.results import score_facts
 from rooms.states import IllegalTransition, InterviewState
 from web.errors import json_error
+from web.forms import read_json_object, read_post
 from web.keys import ANSWERS, MOVES, SESSIONS
 from web.security import path_id, recruiter_id
 
@@ -38,14 +40,7 @@ async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[st
         entry: dict[str, Any] = {"text": answers[position].text if position in answers else ""}
         if position in scores:
             score = scores[position]
-            entry.update(
-                score=score.score,
-                rationale=score.rationale,
-                covered=score.covered,
-                missing=score.missing,
-                follow_up=score.follow_up,
-                note=score.note,
-            )
+            entry.update(score=score.score, **score_facts(score))
         results[position] = entry
     return {
         "state": interview.state,
@@ -92,13 +87,7 @@ async def assistant_state(request: web.Request) -> dict[str, Any]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="Send a JSON object.") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="Send a JSON object.")
-    return body
+    return await read_json_object(request)
 
 
 Action = Callable[[AsyncSession, Interview, dict[str, Any]], Awaitable[InterviewEvent | None]]
@@ -133,7 +122,7 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
     return web.json_response(view)
 
 
-@routes.get("/api/interviews/{id}/stage")
+@routes.get("/api/interviews/{id:[0-9]+}/stage")
 async def stage(request: web.Request) -> web.Response:
     async def nothing(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
         return None
@@ -141,23 +130,21 @@ async def stage(request: web.Request) -> web.Response:
     return await _act(request, nothing, announce=False)
 
 
-@routes.post("/api/interviews/{id}/topics/{topic}")
+@routes.post("/api/interviews/{id:[0-9]+}/topics/{topic:[0-9]+}")
 async def check_topic(request: web.Request) -> web.Response:
-    raw_topic = request.match_info["topic"]
-    if not raw_topic.isdigit() or len(raw_topic) > 18:
-        raise web.HTTPNotFound()
+    topic_id = path_id(request, "topic")
 
     async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
         checked = body.get("checked")
         if not isinstance(checked, bool):
             raise InvalidInput("checked", "Say checked: true or false.")
-        await conduct.set_topic(session, interview, int(raw_topic), checked)
+        await conduct.set_topic(session, interview, topic_id, checked)
         return None
 
     return await _act(request, action, announce=False)
 
 
-@routes.post("/api/interviews/{id}/technical")
+@routes.post("/api/interviews/{id:[0-9]+}/technical")
 async def start_technical(request: web.Request) -> web.Response:
     async def action(
         session: AsyncSession, interview: Interview, body: dict[str, Any]
@@ -167,7 +154,7 @@ async def start_technical(request: web.Request) -> web.Response:
     return await _act(request, action)
 
 
-@routes.post("/api/interviews/{id}/question")
+@routes.post("/api/interviews/{id:[0-9]+}/question")
 async def show_question(request: web.Request) -> web.Response:
     async def action(
         session: AsyncSession, interview: Interview, body: dict[str, Any]
@@ -180,7 +167,7 @@ async def show_question(request: web.Request) -> web.Response:
     return await _act(request, action)
 
 
-@routes.post("/api/interviews/{id}/finish")
+@routes.post("/api/interviews/{id:[0-9]+}/finish")
 async def finish(request: web.Request) -> web.Response:
     async def action(
         session: AsyncSession, interview: Interview, body: dict[str, Any]
@@ -190,7 +177,7 @@ async def finish(request: web.Request) -> web.Response:
     return await _act(request, action)
 
 
-@routes.post("/api/interviews/{id}/notes")
+@routes.post("/api/interviews/{id:[0-9]+}/notes")
 async def save_notes(request: web.Request) -> web.Response:
     """Autosave: JSON from the page, or a form from navigator.sendBeacon as the page closes."""
     rid = await recruiter_id(request)
@@ -199,7 +186,7 @@ async def save_notes(request: web.Request) -> web.Response:
     if request.content_type == "application/json":
         text = (await _body(request)).get("text")
     else:
-        text = (await request.post()).get("text")
+        text = (await read_post(request)).get("text")
     if not isinstance(text, str):
         return json_error(422, "Send the notes as text.")
     async with request.app[SESSIONS].begin() as session:

@@ -3,7 +3,12 @@
 // when it needs a (new) connection, asks for an offer with "restart". One offerer means no
 // glare. Every message names the sending connection (`connection`), so after either page is
 // reloaded stale answers and candidates of an older connection are recognised and dropped.
+//
+// Recovery: a connection that fails, or stays disconnected for a few seconds, gets an ICE
+// restart (new candidates over the same connection, a few seconds); after MAX_RESTARTS
+// restarts that did not bring it back, a fresh RTCPeerConnection. The state text says which.
 
+import { QualityMonitor, pathIsBad, qualityMessage, selectedPair, serverPath, showQuality } from "./quality.js";
 import { RecordingLink, showRecording } from "./recording.js";
 
 const STATE_TEXT = {
@@ -11,6 +16,10 @@ const STATE_TEXT = {
   connected: "Connected",
   reconnecting: "Reconnecting…",
 };
+const MAX_RESTARTS = 2;
+const DISCONNECTED_MS = 3000; // how long "disconnected" may last before an ICE restart
+const RESTART_MS = 8000; // how long an ICE restart may take before the next step
+const FIRST_CONNECT_MS = 10000; // how long a new connection may take to come up
 
 function newId() {
   return Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
@@ -24,7 +33,12 @@ export class Call extends EventTarget {
     this.localStream = localStream;
     this.remoteVideo = remoteVideo;
     this.otherRole = otherRole; // "candidate" or "recruiter": whose peer id to follow
-    this.iceServers = [];
+    // The joined message may have come before this call was made (the candidate's page joins
+    // long before the interview starts): start from it.
+    const joined = signaling.joinedInfo;
+    this.iceServers = (joined && joined.ice_servers) || [];
+    this.iceTransportPolicy = (joined && joined.ice_transport_policy) || "all";
+    this.restarts = 0; // ICE restarts since the connection was last up
     this.pc = null;
     this.connection = null; // our current connection
     this.remoteConnection = null; // theirs, once known
@@ -34,6 +48,7 @@ export class Call extends EventTarget {
 
     signaling.addEventListener("joined", (e) => {
       this.iceServers = e.detail.ice_servers || [];
+      this.iceTransportPolicy = e.detail.ice_transport_policy || "all";
       this.follow(e.detail.presence);
     });
     signaling.addEventListener("presence", (e) => this.follow(e.detail));
@@ -46,9 +61,13 @@ export class Call extends EventTarget {
     });
   }
 
-  setState(state) {
+  setState(state, text) {
     this.state = state;
-    this.dispatchEvent(new CustomEvent("state", { detail: { state, text: STATE_TEXT[state] || state } }));
+    this.dispatchEvent(new CustomEvent("state", { detail: { state, text: text || STATE_TEXT[state] || state } }));
+  }
+
+  configuration() {
+    return { iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy };
   }
 
   send(message) {
@@ -70,15 +89,16 @@ export class Call extends EventTarget {
     if (other.peer !== this.remotePeer) this.connectTo(other.peer);
   }
 
-  connectTo(peer) {
+  connectTo(peer, text) {
     this.closePeerConnection();
     this.remotePeer = peer;
     this.connection = newId();
     this.remoteConnection = null;
     this.pending = [];
     this.connected = false;
-    this.setState(this.state === "connected" || this.state === "left" ? "reconnecting" : "connecting");
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.restarts = 0;
+    this.setState(this.state === "connected" || this.state === "left" || text ? "reconnecting" : "connecting", text);
+    const pc = new RTCPeerConnection(this.configuration());
     this.pc = pc;
     const remote = new MediaStream();
     this.remoteVideo.srcObject = remote;
@@ -110,32 +130,41 @@ export class Call extends EventTarget {
       const state = pc.connectionState;
       if (state === "connected") {
         this.connected = true;
+        this.restarts = 0;
         clearTimeout(this.watchdog);
         this.setState("connected");
-      } else if (state === "disconnected" || state === "failed") {
-        this.setState("reconnecting");
-        this.armWatchdog(state === "failed" ? 0 : 2000);
+      } else if (state === "disconnected") {
+        this.setState("reconnecting", "The connection is interrupted. Waiting for it to come back…");
+        this.armWatchdog(DISCONNECTED_MS);
+      } else if (state === "failed") {
+        this.setState("reconnecting", "The connection was lost. Reconnecting…");
+        this.armWatchdog(0);
       }
     };
     for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
-    this.armWatchdog(6000);
+    this.armWatchdog(FIRST_CONNECT_MS);
   }
 
-  // Not connected in time (or the network broke): the recruiter's page starts a new connection
-  // (or an ICE restart once connected before); the candidate's page asks it to.
+  // Not connected in time, or the network broke: an ICE restart (the recruiter's page makes it;
+  // the candidate's page asks for it), and after MAX_RESTARTS of them a fresh connection.
   armWatchdog(delay) {
     clearTimeout(this.watchdog);
     const pc = this.pc;
     this.watchdog = setTimeout(() => {
       if (pc !== this.pc || this.stopped || pc.connectionState === "connected") return;
-      if (!this.offerer) {
-        this.send({ type: "restart" });
-        this.armWatchdog(6000);
-      } else if (this.connected) {
-        pc.restartIce();
-        this.armWatchdog(6000);
+      if (this.connected && this.restarts < MAX_RESTARTS) {
+        this.restarts += 1;
+        this.setState("reconnecting", `The connection was lost. Restoring it (try ${this.restarts} of ${MAX_RESTARTS})…`);
+        if (this.offerer) pc.restartIce();
+        else this.send({ type: "restart" });
+        this.armWatchdog(RESTART_MS);
+      } else if (this.offerer || this.connected) {
+        // Never up, or the restarts did not help: a new connection (the candidate's page asks
+        // for one by making its own; the recruiter's page follows the new connection id).
+        this.connectTo(this.remotePeer, this.connected ? "Still no connection. Starting a new one…" : undefined);
       } else {
-        this.connectTo(this.remotePeer);
+        this.send({ type: "restart" });
+        this.armWatchdog(FIRST_CONNECT_MS);
       }
     }, delay);
   }
@@ -149,7 +178,8 @@ export class Call extends EventTarget {
         this.send({ type: "offer", sdp: pc.localDescription.sdp });
       }
     } else if (message.connection !== this.remoteConnection) {
-      this.connectTo(this.remotePeer); // their connection is new: so is ours
+      // Their connection is new: so is ours (after a lost connection: say so).
+      this.connectTo(this.remotePeer, this.state === "reconnecting" ? "Still no connection. Starting a new one…" : undefined);
     } else if (pc.connectionState !== "connected") {
       pc.restartIce();
     }
@@ -158,8 +188,9 @@ export class Call extends EventTarget {
   async onOffer(message) {
     if (this.stopped || this.offerer) return;
     if (message.from !== this.remotePeer || (this.remoteConnection && message.connection !== this.remoteConnection)) {
-      // Their page or connection is new: so is ours.
-      this.connectTo(message.from);
+      // Their page or connection is new: so is ours (after a lost connection: say so).
+      const lost = message.from === this.remotePeer && this.state === "reconnecting";
+      this.connectTo(message.from, lost ? "Still no connection. Starting a new one…" : undefined);
     }
     const pc = this.pc;
     if (message.connection === this.remoteConnection && pc.remoteDescription && pc.remoteDescription.sdp === message.sdp) {
@@ -225,6 +256,13 @@ export class Call extends EventTarget {
     for (const track of this.localStream.getTracks()) track.stop();
   }
 
+  // Which kinds of candidates the call runs over (getStats' selected pair), for tests and the
+  // indicator: { local, remote, localTransport, remoteTransport, rttMs, relayed }.
+  async selectedPair() {
+    if (!this.pc) return null;
+    return selectedPair(await this.pc.getStats());
+  }
+
   // Totals of received audio and video bytes, for tests and the connection indicator.
   async inboundBytes() {
     const totals = { audio: 0, video: 0 };
@@ -256,9 +294,76 @@ export function wireControls(stream, { muteButton, cameraButton }) {
   if (!stream.getVideoTracks().length) cameraButton.disabled = true;
 }
 
+// The connection-quality indicator of the call, the page's quality sent to the other page, and
+// the notice that says whose network is the trouble: a page whose own path to the server (its
+// recording connection) is slow or lossy is the one with the bad network.
+function watchQuality({ signaling, call, recording, otherName }) {
+  const indicator = document.getElementById("call-quality");
+  const notice = document.getElementById("network-notice");
+  const callMonitor = new QualityMonitor(() => call.pc);
+  const serverMonitor = new QualityMonitor(() => recording.pc);
+  let theirs = null; // { report, at }: the other page's last quality message
+  let serverUp = null; // this page's recording connection: null until it first came up
+  function ownPath() {
+    const up = Boolean(recording.pc && recording.pc.connectionState === "connected");
+    if (up || serverUp !== null) serverUp = up;
+    return serverPath(up ? serverMonitor.last : null, serverUp);
+  }
+  signaling.addEventListener("quality", (e) => {
+    if (e.detail.from === call.remotePeer) theirs = { report: e.detail, at: Date.now() };
+  });
+
+  function explain() {
+    const mine = ownPath();
+    const socketUp = signaling.ws && signaling.ws.readyState === WebSocket.OPEN;
+    let who = "";
+    let text = "";
+    if (!socketUp) {
+      who = "self";
+      text = "Your connection to the server was lost. Reconnecting…";
+    } else if (pathIsBad(mine)) {
+      who = "self";
+      text = "Your network is unstable (slow, or losing data on the way): the call may freeze. A wired connection, or moving closer to the Wi-Fi, helps.";
+    } else if (
+      call.remotePeer &&
+      theirs &&
+      (pathIsBad(theirs.report) || (call.state === "reconnecting" && Date.now() - theirs.at > 8000))
+    ) {
+      who = "other";
+      text = `${otherName}'s network is unstable: the call may freeze or drop. Your own connection is fine.`;
+    }
+    notice.textContent = text;
+    notice.dataset.who = who;
+  }
+
+  callMonitor.addEventListener("sample", (e) => {
+    if (call.state === "connected") {
+      showQuality(indicator, e.detail);
+      indicator.classList.remove("hidden");
+    } else {
+      indicator.classList.add("hidden");
+    }
+    if (call.remotePeer) {
+      signaling.send({ ...qualityMessage(e.detail, ownPath(), call.state), to: call.remotePeer });
+    }
+    explain();
+  });
+  call.addEventListener("state", (e) => {
+    if (e.detail.state !== "connected") indicator.classList.add("hidden");
+    explain();
+  });
+  signaling.addEventListener("disconnected", explain);
+  callMonitor.start();
+  serverMonitor.start();
+  const watched = { call: callMonitor, server: serverMonitor, theirs: () => theirs };
+  window.p2pQuality = watched;
+  return watched;
+}
+
 // The call part of a page (the _call.html block): the call with the other person, the
-// controls, the "Recording" indicator and the microphone's link to the server's recorder.
-export function startCallOnPage({ signaling, stream, role, leftText, lastPresence }) {
+// controls, the "Recording" indicator, the microphone's link to the server's recorder and the
+// connection-quality indicator.
+export function startCallOnPage({ signaling, stream, role, leftText, lastPresence, otherName }) {
   const callState = document.getElementById("call-state");
   document.getElementById("local-video").srcObject = stream;
   const call = new Call({
@@ -278,10 +383,17 @@ export function startCallOnPage({ signaling, stream, role, leftText, lastPresenc
   });
   window.p2pCall = call;
   showRecording(signaling, role, document.getElementById("recording-indicator"));
-  const recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0], iceServers: call.iceServers });
+  const recording = new RecordingLink({ signaling, track: stream.getAudioTracks()[0] });
+  window.p2pRecording = recording;
   recording.start();
+  const quality = watchQuality({
+    signaling,
+    call,
+    recording,
+    otherName: otherName || (role === "recruiter" ? "The candidate" : "The interviewer"),
+  });
   // The signaling socket may already be in the room: start from its last presence.
   if (lastPresence) call.follow(lastPresence);
   signaling.attachCall();
-  return { call, recording, callState };
+  return { call, recording, callState, quality };
 }

@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
+import { adviceFor, checkNetwork } from "./network.js";
 import { Signaling } from "./signaling.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
@@ -19,6 +20,8 @@ const joinError = document.getElementById("join-error");
 const joinStatus = document.getElementById("join-status");
 const consentBoxes = [...document.querySelectorAll("input[name=consent]")];
 const csrf = document.getElementById("csrf").value;
+const networkStatus = document.getElementById("network-status");
+const networkRetry = document.getElementById("network-retry");
 
 let state = root.dataset.state;
 let stream = null;
@@ -116,6 +119,7 @@ function startCall() {
     role: "candidate",
     leftText: "The interviewer left. Waiting for them to return…",
     lastPresence,
+    otherName: interviewer,
   }));
   refreshStage();
 }
@@ -129,16 +133,55 @@ function endInterview() {
   document.getElementById("ended-view").classList.remove("hidden");
 }
 
+// The network check: runs once the page is in the interview's room (it needs the ICE servers
+// of the joined message and the server's peer); its result goes to each new recruiter page.
+let networkResult = null;
+let networkChecking = false;
+let networkSentTo = null;
+
+function reportNetwork() {
+  const recruiter = lastPresence && lastPresence.recruiter;
+  if (!networkResult || !recruiter || !recruiter.connected || !recruiter.peer) return;
+  if (recruiter.peer === networkSentTo) return;
+  if (signaling.send({ type: "network-check", ...networkResult, to: recruiter.peer })) networkSentTo = recruiter.peer;
+}
+
+async function runNetworkCheck() {
+  if (networkChecking) return;
+  networkChecking = true;
+  networkRetry.classList.add("hidden");
+  networkStatus.classList.remove("ok", "bad");
+  networkStatus.textContent = "Checking your network…";
+  try {
+    networkResult = await checkNetwork(signaling);
+  } finally {
+    networkChecking = false;
+  }
+  const advice = adviceFor(networkResult);
+  networkStatus.textContent = advice.text;
+  networkStatus.classList.add(advice.ok ? "ok" : "bad");
+  networkStatus.dataset.result = JSON.stringify(networkResult);
+  networkRetry.classList.remove("hidden");
+  networkSentTo = null;
+  reportNetwork();
+}
+
 let lastPresence = null;
 const signaling = new Signaling({ role: "candidate", token });
 signaling.addEventListener("joined", (e) => {
   lastPresence = e.detail.presence;
   state = e.detail.state;
+  networkSentTo = null;
   // After a reconnect, say again that we are ready.
   if (joined) signaling.send({ type: "ready" });
+  // (Not when the page comes back into a running interview: it goes straight into the call.)
+  const backInCall = IN_CALL.has(state) && root.dataset.consented === "true";
+  if (!networkResult && !call && !backInCall) runNetworkCheck();
+  else reportNetwork();
 });
 signaling.addEventListener("presence", (e) => {
   lastPresence = e.detail;
+  reportNetwork();
   if (joined && !call) joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
 });
 signaling.addEventListener("error", (e) => {
@@ -197,4 +240,5 @@ micSelect.addEventListener("change", () =>
   startDevices({ cameraId: cameraSelect.value, microphoneId: micSelect.value }),
 );
 retry.addEventListener("click", () => startDevices());
+networkRetry.addEventListener("click", () => runNetworkCheck());
 startDevices();

@@ -67,6 +67,7 @@ async function start() {
     role: "recruiter",
     leftText: "Candidate left",
     lastPresence,
+    otherName: candidateName,
   }));
   if (!lastPresence) callState.textContent = `Waiting for ${candidateName}…`;
 }

@@ -3,11 +3,15 @@
 // after a reload, a reconnect of the socket, or a failed connection.
 
 export class RecordingLink extends EventTarget {
-  constructor({ signaling, track, iceServers = [] }) {
+  constructor({ signaling, track }) {
     super();
     this.signaling = signaling;
     this.track = track;
-    this.iceServers = iceServers;
+    // The page joined before the link was made (the candidate's page, long before the
+    // interview starts): its ICE servers and policy are in the last joined message.
+    const joined = signaling.joinedInfo;
+    this.iceServers = (joined && joined.ice_servers) || [];
+    this.iceTransportPolicy = (joined && joined.ice_transport_policy) || "all";
     this.pc = null;
     this.retry = null;
     this.stopped = false;
@@ -15,6 +19,7 @@ export class RecordingLink extends EventTarget {
     signaling.addEventListener("joined", (e) => {
       // A new socket is a new peer on the server: the old recording connection is gone.
       this.iceServers = e.detail.ice_servers || this.iceServers;
+      this.iceTransportPolicy = e.detail.ice_transport_policy || this.iceTransportPolicy;
       if (e.detail.peer !== this.startedFor) this.start();
     });
     signaling.addEventListener("error", (e) => {
@@ -29,7 +34,7 @@ export class RecordingLink extends EventTarget {
     this.startedFor = this.signaling.peer;
     clearTimeout(this.retry);
     if (this.pc) this.pc.close();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
     pc.addTransceiver(this.track, { direction: "sendonly" });
     pc.onconnectionstatechange = () => {

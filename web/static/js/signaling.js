@@ -11,6 +11,9 @@ export class Signaling extends EventTarget {
     this.attempt = 0;
     this.closed = false;
     this.peer = null;
+    // The last `joined` message (its ice_servers, ice_transport_policy, presence): a call or
+    // recording link made after it arrived reads it here instead of waiting for the next one.
+    this.joinedInfo = null;
     // Call messages that arrive before the page has a call to hand them to are kept, so an
     // offer sent the moment this page joined is not lost while the camera is still opening.
     this.callAttached = false;
@@ -39,7 +42,10 @@ export class Signaling extends EventTarget {
       } catch {
         return;
       }
-      if (message.type === "joined") this.peer = message.peer;
+      if (message.type === "joined") {
+        this.peer = message.peer;
+        this.joinedInfo = message;
+      }
       if (CALL_TYPES.has(message.type) && !this.callAttached) {
         if (this.callQueue.length < 500) this.callQueue.push(message);
         return;
@@ -48,9 +54,11 @@ export class Signaling extends EventTarget {
     });
     ws.addEventListener("close", (event) => {
       this.dispatchEvent(new CustomEvent("disconnected", { detail: { code: event.code } }));
-      if (this.closed) return;
-      // 1013: server busy; back off longer. Otherwise 0.5 s, 1 s, 2 s ... up to 10 s.
-      const base = event.code === 1013 ? 5000 : 500;
+      // 4401: signed out everywhere; joining again would be refused.
+      if (this.closed || event.code === 4401) return;
+      // 1013: server busy, 4429: too many sockets from this address; back off longer.
+      // Otherwise 0.5 s, 1 s, 2 s ... up to 10 s.
+      const base = event.code === 1013 || event.code === 4429 ? 5000 : 500;
       const delay = Math.min(10000, base * 2 ** this.attempt++);
       setTimeout(() => this.connect(), delay);
     });

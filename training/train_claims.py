@@ -1,0 +1,169 @@
+"""Train the claim checker: a cross-encoder that reads (claim, sentence) and says whether the
+sentence supports the claim, contradicts it, or does neither. Exported to int8 ONNX as
+assistant/models/claims-int8.onnx, which the local scorer runs with onnxruntime alone.
+
+Not part of CI: a developer runs it after changing the training pairs, and commits the model.
+Reproducible (seeded) and about 15 minutes on 2 CPU cores. Needs the `train` extra:
+    .venv/bin/pip install -e '.[whisper,train]'
+    .venv/bin/python training/train_claims.py [--epochs 4] [--out assistant/models]
+
+Training data: the handwritten pairs in training/pairs-*.yaml (key points and
+misconceptions of bank questions, each with spoken sentences that support it, contradict it,
+or address something else), plus pairs made from them by rule (a claim supports itself and is
+contradicted by its own negation; a sentence about another question is neutral; sentences
+lower-cased and stripped of punctuation as speech recognition writes them). Pairs of questions
+in the labelled set's dev and test splits are never used: those questions stay unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from crossencoder import CrossEncoder, base_model, encode, export  # noqa: E402
+from rules import negate, spoken  # noqa: E402
+
+from assistant.claims import LABELS, MAX_TOKENS  # noqa: E402
+from assistant.embeddings import bundled_tokenizer  # noqa: E402
+from rooms.bank import bundled_banks  # noqa: E402
+
+PAIRS = sorted((ROOT / "training").glob("pairs-*.yaml"))
+SPLITS = ROOT / "tests" / "data" / "scoring" / "splits.yaml"
+SEED = 20261201
+
+
+def held_out_questions() -> set[str]:
+    data = yaml.safe_load(SPLITS.read_text(encoding="utf-8"))
+    return set(data["dev"]) | set(data["test"])
+
+
+def load_pairs(held_out: set[str]) -> list[tuple[str, str, str, str]]:
+    """(question, claim, sentence, label) of every handwritten pair outside dev and test."""
+    pairs = []
+    for path in PAIRS:
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            if item["question"] in held_out or item["label"] not in LABELS:
+                continue
+            pairs.append((item["question"], item["claim"], item["sentence"], item["label"]))
+    return pairs
+
+
+def augment(
+    pairs: list[tuple[str, str, str, str]], held_out: set[str], rng: random.Random
+) -> list[tuple[str, str, str, str]]:
+    extra: list[tuple[str, str, str, str]] = []
+    claims: dict[str, set[str]] = {}
+    for bank in bundled_banks():
+        for q in bank.questions:
+            if q.slug not in held_out:
+                claims.setdefault(q.slug, set()).update(q.key_points)
+    for question, claim, _, _ in pairs:
+        claims.setdefault(question, set()).add(claim)
+    by_question: dict[str, list[str]] = {}
+    for question, _, sentence, _ in pairs:
+        by_question.setdefault(question, []).append(sentence)
+    questions = sorted(by_question)
+    for question, texts in sorted(claims.items()):
+        for claim in sorted(texts):
+            extra.append((question, claim, claim, "supports"))
+            negated = negate(claim)
+            if negated:
+                extra.append((question, claim, negated, "contradicts"))
+            for other in rng.sample(questions, 2):
+                if other != question:
+                    extra.append((question, claim, rng.choice(by_question[other]), "neutral"))
+    for question, claim, sentence, label in pairs:
+        if rng.random() < 0.3:
+            extra.append((question, claim, spoken(sentence), label))
+    return pairs + extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--out", type=Path, default=ROOT / "assistant" / "models")
+    parser.add_argument("--check", type=float, default=0.1, help="share of questions kept aside")
+    args = parser.parse_args()
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.set_num_threads(os.cpu_count() or 2)
+    rng = random.Random(SEED)
+
+    held_out = held_out_questions()
+    handwritten = load_pairs(held_out)
+    questions = sorted({p[0] for p in handwritten})
+    aside = set(rng.sample(questions, max(1, int(len(questions) * args.check))))
+    train = augment([p for p in handwritten if p[0] not in aside], held_out | aside, rng)
+    check = [p for p in handwritten if p[0] in aside]
+    print(
+        f"{len(handwritten)} handwritten pairs of {len(questions)} questions; training on "
+        f"{len(train)} (with rule-made ones), checking on {len(check)} of {len(aside)} questions"
+    )
+    tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    model = CrossEncoder(base_model(), len(LABELS))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
+    )
+    label_index = {label: i for i, label in enumerate(LABELS)}
+    started = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        rng.shuffle(train)
+        total = 0.0
+        for start in range(0, len(train), args.batch):
+            batch = train[start : start + args.batch]
+            inputs = encode(tokenizer, [(p[1], p[2]) for p in batch])
+            target = torch.tensor([label_index[p[3]] for p in batch])
+            loss = torch.nn.functional.cross_entropy(model(**inputs), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss) * len(batch)
+        accuracy = evaluate(model, tokenizer, check)
+        print(
+            f"epoch {epoch + 1}: loss {total / len(train):.3f}, accuracy on unseen questions "
+            f"{accuracy:.3f} ({time.perf_counter() - started:.0f} s)"
+        )
+    export(model, tokenizer, args.out / "claims-int8.onnx")
+
+
+@torch.no_grad()
+def evaluate(
+    model: CrossEncoder, tokenizer: Tokenizer, pairs: list[tuple[str, str, str, str]]
+) -> float:
+    if not pairs:
+        return float("nan")
+    model.eval()
+    right = 0
+    for start in range(0, len(pairs), 64):
+        batch = pairs[start : start + 64]
+        predicted = model(**encode(tokenizer, [(p[1], p[2]) for p in batch])).argmax(-1)
+        right += sum(LABELS[int(i)] == p[3] for i, p in zip(predicted, batch, strict=True))
+    return right / len(pairs)
+
+
+if __name__ == "__main__":
+    main()

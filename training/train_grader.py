@@ -1,0 +1,130 @@
+"""Train the grader: a cross-encoder that reads (rubric, whole answer) and estimates the human
+score. Exported to int8 ONNX as assistant/models/grader-int8.onnx (assistant/grader.py).
+
+Not part of CI. Reproducible (seeded); about 15 minutes on 2 CPU cores. Needs the `train` extra:
+    .venv/bin/python training/train_grader.py [--epochs 4]
+
+Training data: training/answers-*.yaml, labelled answers (every kind: strong, partial,
+confidently wrong, vague, off-topic, short, unusual wording, half wrong, a misconception,
+garbled by speech recognition) to bank questions that the labelled evaluation set
+(tests/data/scoring/) does not use at all, and the first labelled set's answers to such
+questions; a third of them again as speech recognition writes them. The evaluation set's
+questions are never seen, so its train split can fit how the grader is weighted and its dev and
+test splits measure it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from crossencoder import CrossEncoder, base_model, encode, export  # noqa: E402
+from rules import spoken  # noqa: E402
+from scoring_data import FIRST_SET, load  # noqa: E402
+
+from assistant.embeddings import bundled_tokenizer  # noqa: E402
+from assistant.grader import MAX_TOKENS, rubric_text  # noqa: E402
+
+SEED = 20261202
+
+
+def examples() -> list[tuple[str, str, float, str]]:
+    """(question, answer, score, kind) of every training answer to a question the evaluation
+    set does not use."""
+    specs, evaluation = load()
+    unused = {q for q in specs if not q.startswith("ext-")} - {i.question for i in evaluation}
+    _, training = load(ROOT / "training", "answers-*.yaml")
+    rows = [(i.question, i.answer, i.score, i.kind) for i in training if i.question in unused]
+    for item in yaml.safe_load(FIRST_SET.read_text(encoding="utf-8")):
+        if item["question"] in unused:
+            rows.append(
+                (item["question"], item.get("answer") or "", float(item["score"]), item["kind"])
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--out", type=Path, default=ROOT / "assistant" / "models")
+    args = parser.parse_args()
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.set_num_threads(os.cpu_count() or 2)
+    rng = random.Random(SEED)
+    specs, _ = load()
+    rows = examples()
+    questions = sorted({r[0] for r in rows})
+    aside = set(rng.sample(questions, max(1, len(questions) // 10)))
+    train = [r for r in rows if r[0] not in aside]
+    train += [(q, spoken(a), s, k) for q, a, s, k in train if rng.random() < 0.33]
+    check = [r for r in rows if r[0] in aside]
+    print(
+        f"{len(rows)} answers to {len(questions)} questions; training on {len(train)}, checking on {len(check)}"
+    )
+    tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    model = CrossEncoder(base_model(), 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
+    )
+    started = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        rng.shuffle(train)
+        total = 0.0
+        for start in range(0, len(train), args.batch):
+            batch = train[start : start + args.batch]
+            inputs = encode(tokenizer, [(rubric_text(specs[q]), a) for q, a, _, _ in batch])
+            target = torch.tensor([s / 10 for _, _, s, _ in batch])
+            predicted = torch.sigmoid(model(**inputs)[:, 0])
+            loss = torch.nn.functional.mse_loss(predicted, target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+        print(
+            f"epoch {epoch + 1}: loss {total / len(train):.4f}, mean absolute error on unseen "
+            f"questions {evaluate(model, tokenizer, specs, check):.2f} "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
+    export(model, tokenizer, args.out / "grader-int8.onnx")
+
+
+@torch.no_grad()
+def evaluate(model: CrossEncoder, tokenizer: Tokenizer, specs, rows) -> float:  # type: ignore[no-untyped-def]
+    model.eval()
+    errors = []
+    for start in range(0, len(rows), 32):
+        batch = rows[start : start + 32]
+        inputs = encode(tokenizer, [(rubric_text(specs[q]), a) for q, a, _, _ in batch])
+        predicted = 10 * torch.sigmoid(model(**inputs)[:, 0])
+        errors += [abs(float(p) - s) for p, (_, _, s, _) in zip(predicted, batch, strict=True)]
+    return sum(errors) / max(1, len(errors))
+
+
+if __name__ == "__main__":
+    main()
