@@ -172,9 +172,28 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if w not in _STOP and len(w) > 2}
 
 
+WINDOW_WORDS = 20
+"""A clause longer than 1.5 windows (speech recognition often writes no punctuation) is read in
+overlapping windows of this many words: the claim checker was trained on sentences."""
+
+
+def _windows(part: str) -> list[str]:
+    words = part.split()
+    if len(words) <= WINDOW_WORDS * 3 // 2:
+        return [part]
+    step = WINDOW_WORDS // 2
+    return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words) - step, step)]
+
+
 def split_sentences(answer: str) -> list[str]:
-    """Clauses of three words or more, and each pair of neighbours (a point may span two)."""
-    parts = [p.strip(" ,") for p in _SENTENCE.split(answer) if p and len(p.split()) >= 3]
+    """Clauses of three words or more (long ones as windows), and each pair of neighbours (a
+    point may span two)."""
+    parts = [
+        w
+        for p in _SENTENCE.split(answer)
+        if p and len(p.split()) >= 3
+        for w in _windows(p.strip(" ,"))
+    ]
     pairs = [f"{a} {b}" for a, b in zip(parts, parts[1:], strict=False)]
     return parts + pairs or [answer]
 

@@ -394,8 +394,8 @@ def main() -> None:
             )
             print("|---|---|---|---|---|---|---|---|")
             for mode in ("direct", "TURN"):
-                if mode == "TURN" and turn_server.skip_reason():
-                    print(f"| TURN | skipped: {turn_server.skip_reason()} | | | | | | |")
+                if mode == "TURN" and turn_server.missing():
+                    print(f"| TURN | skipped: {turn_server.missing()} | | | | | | |")
                     continue
                 frames, packets, from_join = joins(mode, args.joins, folder / f"joins-{mode}")
                 out[f"joins {mode}"] = {
@@ -444,8 +444,8 @@ def main() -> None:
             print(
                 f"\n## What the recruiter sees ({args.view_seconds:g} s in the call, the candidate behind the link)\n"
             )
-            if reason or turn_server.skip_reason():
-                print(f"skipped: {reason or turn_server.skip_reason()}")
+            if reason or turn_server.missing():
+                print(f"skipped: {reason or turn_server.missing()}")
             else:
                 seen = [
                     recruiter_view(n, PROFILES[n], args.view_seconds, folder / f"view-{n}")

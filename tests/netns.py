@@ -35,13 +35,17 @@ T = TypeVar("T")
 
 
 def skip_reason() -> str | None:
-    """Why namespace tests cannot run on this machine, or None."""
+    """Why namespace tests cannot run here (only: not root), or None. A missing tool is an
+    error, not a skip: .ci/run installs them."""
     if os.geteuid() != 0:
         return "network namespace tests need root (ip netns, veth, nftables)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"network namespace tests need `{tool}` (apt-get install iproute2 nftables)"
     return None
+
+
+def _need_tools() -> None:
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("ss", "iproute2")):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"`{tool}` is missing: apt-get install {package} (.ci/run does)")
 
 
 def _run(argv: Sequence[str], check: bool = True, timeout: float = 20) -> str:
@@ -76,6 +80,7 @@ class Lab:
     _links: int = 0
 
     def __post_init__(self) -> None:
+        _need_tools()
         self.router = f"{self.prefix}-router"
         self._namespace(self.router)
         self.router_exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"])

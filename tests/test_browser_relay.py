@@ -71,7 +71,7 @@ def test_relay_only_both_pages_use_the_turn_server(
                 expect(page.locator("#recording-indicator")).to_be_visible(timeout=30_000)
                 configured = page.evaluate(CONFIGURATIONS)
                 for which in ("call", "recording"):
-                    assert configured[which]["iceTransportPolicy"] == "relay", configured
+                    assert configured[which]["iceTransportPolicy"] == "relay", (page.url, which)
                     [entry] = configured[which]["iceServers"]
                     assert entry["urls"] == turn_server.urls(["udp"]), entry
                     assert entry["username"] and entry["credential"], entry

@@ -47,10 +47,9 @@ from tests.rtc import flite
 from tests.seed import Seeded, seed_interview
 from tests.test_browser_call import wait_for_media
 from tests.turn import TurnServer
-from tests.turn import skip_reason as turn_skip_reason
 from tests.wer import words
 
-_SKIP = netns.skip_reason() or turn_skip_reason()
+_SKIP = netns.skip_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")]
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]

@@ -24,8 +24,8 @@ TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 REALM = "p2p-interview.test"
 
 
-def skip_reason() -> str | None:
-    """Why coturn cannot run here, or None."""
+def missing() -> str | None:
+    """What is missing to run coturn here, or None."""
     if shutil.which("turnserver") is None:
         return "coturn is not installed (apt-get install coturn; .ci/run does it)"
     if shutil.which("openssl") is None:
@@ -126,6 +126,9 @@ def start_turn(
     """coturn listening on `address` (UDP and TCP on `port`, TLS on `tls_port`; 0: free ports of
     this namespace), relaying from the same address. `wrap` runs it elsewhere (a namespace);
     `ready(port)` says when its TCP listener is up (by default: a connection here succeeds)."""
+    problem = missing()
+    if problem:
+        raise RuntimeError(problem)
     folder.mkdir(parents=True, exist_ok=True)
     port = port or _free_port(address)
     tls_port = tls_port or _free_port(address)

@@ -1,6 +1,11 @@
 // The page's microphone to the server's recorder: a second, audio-only RTCPeerConnection,
 // negotiated over the signaling WebSocket (the server answers once; no trickle ICE), redone
 // after a reload, a reconnect of the socket, or a failed connection.
+//
+// The server answers a socket's offers in order, so an answer is matched to its offer by
+// counting: only the answer to the newest offer is applied (an older one would break it).
+
+const CONNECT_MS = 12000; // an answered offer that has not connected by then is made again
 
 export class RecordingLink extends EventTarget {
   constructor({ signaling, track }) {
@@ -15,12 +20,15 @@ export class RecordingLink extends EventTarget {
     this.pc = null;
     this.retry = null;
     this.stopped = false;
+    this.unanswered = 0; // offers sent on the current socket whose answers have not come
     signaling.addEventListener("media-answer", (e) => this.onAnswer(e.detail.sdp));
     signaling.addEventListener("joined", (e) => {
-      // A new socket is a new peer on the server: the old recording connection is gone.
       this.iceServers = e.detail.ice_servers || this.iceServers;
       this.iceTransportPolicy = e.detail.ice_transport_policy || this.iceTransportPolicy;
-      if (e.detail.peer !== this.startedFor) this.start();
+      if (e.detail.peer === this.startedFor) return;
+      // A new socket is a new peer on the server: the old recording connection is gone.
+      this.unanswered = 0;
+      this.start();
     });
     signaling.addEventListener("error", (e) => {
       if (["consent_required", "not_allowed", "bad_sdp", "unavailable"].includes(e.detail.code) && this.pc) {
@@ -30,7 +38,9 @@ export class RecordingLink extends EventTarget {
   }
 
   async start() {
-    if (this.stopped || !this.track) return;
+    // Not before the page has joined: the joined message has the ICE servers to use, and
+    // it starts the link itself.
+    if (this.stopped || !this.track || !this.signaling.joinedInfo) return;
     this.startedFor = this.signaling.peer;
     clearTimeout(this.retry);
     if (this.pc) this.pc.close();
@@ -39,7 +49,9 @@ export class RecordingLink extends EventTarget {
     pc.addTransceiver(this.track, { direction: "sendonly" });
     pc.onconnectionstatechange = () => {
       if (pc !== this.pc) return;
-      if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
+      if (pc.connectionState === "connected") {
+        clearTimeout(this.retry);
+      } else if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
         clearTimeout(this.retry);
         this.retry = setTimeout(() => this.start(), 2000);
       }
@@ -47,10 +59,16 @@ export class RecordingLink extends EventTarget {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, 3000);
     if (pc !== this.pc) return;
-    this.signaling.send({ type: "media-offer", sdp: pc.localDescription.sdp });
+    if (this.signaling.send({ type: "media-offer", sdp: pc.localDescription.sdp })) this.unanswered += 1;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      if (pc === this.pc && pc.connectionState !== "connected") this.start();
+    }, CONNECT_MS);
   }
 
   async onAnswer(sdp) {
+    if (this.unanswered > 0) this.unanswered -= 1;
+    if (this.unanswered > 0) return; // the answer to an older offer of this socket
     if (!this.pc || this.pc.signalingState !== "have-local-offer") return;
     try {
       await this.pc.setRemoteDescription({ type: "answer", sdp });
