@@ -179,8 +179,7 @@ class Settings:
             llm_samples = int(get("LLM_SAMPLES", "1"))
         except ValueError as exc:
             raise SettingsError(
-                "PORT, SMTP_PORT, RECORDING_RETENTION_DAYS and LLM_SAMPLES must be integers: "
-                f"{exc}"
+                f"PORT, SMTP_PORT, RECORDING_RETENTION_DAYS and LLM_SAMPLES must be integers: {exc}"
             ) from exc
         if not 1 <= llm_samples <= 5:
             raise SettingsError("LLM_SAMPLES must be between 1 and 5")
