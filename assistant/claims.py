@@ -4,14 +4,12 @@ int8 ONNX in assistant/models/ and run with onnxruntime: no network, no torch.""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from assistant.embeddings import bundled_tokenizer
+from assistant.onnx import OnnxMiniLM, softmax
 
 LABELS = ("supports", "contradicts", "neutral")
 MAX_TOKENS = 128
@@ -27,14 +25,7 @@ class ClaimChecker:
                 f"the claim checker model is missing ({model}); "
                 "train it with training/train_claims.py"
             )
-        self.tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
+        self.model = OnnxMiniLM(model, bundled_tokenizer(), MAX_TOKENS, threads)
         self._cache: dict[tuple[str, str], np.ndarray] = {}
 
     def check(self, pairs: list[tuple[str, str]]) -> np.ndarray:
@@ -51,13 +42,5 @@ class ClaimChecker:
         return np.stack([self._cache[p] for p in pairs])
 
     def _run(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        encoded = self.tokenizer.encode_batch(pairs)
-        feed = {
-            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-        }
-        with self._lock:
-            (logits,) = self.session.run(None, feed)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+        logits, _ = self.model.run(self.model.tokenizer.encode_batch(pairs))
+        return softmax(logits)

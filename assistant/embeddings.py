@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
+
+from assistant.onnx import OnnxMiniLM
 
 MAX_TOKENS = 256
 
@@ -34,17 +33,9 @@ class Embedder:
     def __init__(
         self, model: Path | None = None, tokenizer: Path | None = None, threads: int = 2
     ) -> None:
-        self.tokenizer = Tokenizer.from_file(str(tokenizer or bundled_tokenizer()))
-        # The shipped tokenizer pads everything to 128: pad to the longest in the batch instead.
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(model or bundled_model()), options, providers=["CPUExecutionProvider"]
+        self.model = OnnxMiniLM(
+            model or bundled_model(), tokenizer or bundled_tokenizer(), MAX_TOKENS, threads
         )
-        self._lock = threading.Lock()
         self._cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -62,14 +53,7 @@ class Embedder:
         return np.stack([self._cache[t] for t in texts])
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        encoded = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        types = np.array([e.type_ids for e in encoded], dtype=np.int64)
-        with self._lock:
-            (hidden,) = self.session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            )
+        hidden, mask = self.model.run(self.model.tokenizer.encode_batch(texts))
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -5,14 +5,12 @@ the evaluation set does not use; shipped as int8 ONNX, run with onnxruntime alon
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from assistant.embeddings import bundled_tokenizer
+from assistant.onnx import OnnxMiniLM
 from assistant.scorer import QuestionSpec
 
 MAX_TOKENS = 320
@@ -35,23 +33,9 @@ class Grader:
             raise RuntimeError(
                 f"the grader model is missing ({model}); train it with training/train_grader.py"
             )
-        self.tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
+        self.model = OnnxMiniLM(model, bundled_tokenizer(), MAX_TOKENS, threads)
 
     def grade(self, question: QuestionSpec, answer: str) -> float:
         """0-10."""
-        encoded = self.tokenizer.encode(rubric_text(question), answer)
-        feed = {
-            "input_ids": np.array([encoded.ids], dtype=np.int64),
-            "attention_mask": np.array([encoded.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([encoded.type_ids], dtype=np.int64),
-        }
-        with self._lock:
-            (logits,) = self.session.run(None, feed)
+        logits, _ = self.model.run([self.model.tokenizer.encode(rubric_text(question), answer)])
         return float(10.0 / (1.0 + np.exp(-float(logits[0][0]))))

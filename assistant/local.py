@@ -294,12 +294,13 @@ class LocalScorer:
                 most_torn, doubt_sentence = torn, sentences[chosen[worst if c > s else best]]
         doubt = float(np.mean(torn_points)) if torn_points else 0.0
         asserted: list[tuple[str, float, str]] = []
-        for claim, sims in zip(wrong, wrong_sims, strict=True):
+        opposed = self._opposition(wrong, points, support)
+        for claim, sims, against in zip(wrong, wrong_sims, opposed, strict=True):
             chosen = candidates(sims)
             block = probs[row : row + len(chosen)]
             row += len(chosen)
             best = int(np.argmax(block[:, 0]))
-            asserted.append((claim, float(block[best, 0]), sentences[chosen[best]]))
+            asserted.append((claim, float(block[best, 0]) * (1 - against), sentences[chosen[best]]))
 
         semantic = np.clip((point_sims.max(axis=1) - 0.25) / 0.4, 0, 1) if len(points) else []
         answer_terms = _terms(answer)
@@ -327,6 +328,18 @@ class LocalScorer:
             doubt_sentence,
             sentences,
         )
+
+    def _opposition(self, wrong: list[str], points: list[str], support: list[float]) -> list[float]:
+        """Per misconception, how firmly the answer states a key point that contradicts it.
+
+        An answer that clearly says "defaults are evaluated once" does not also believe "a
+        fresh list on every call", whatever a garbled sentence of it seems to say: the claim
+        checker errs on single sentences, rarely on the rubric's own clean statements."""
+        if not wrong or not points:
+            return [0.0] * len(wrong)
+        against = self.claims.check([(m, p) for m in wrong for p in points])[:, 1]
+        per = against.reshape(len(wrong), len(points)) * np.array(support)
+        return [float(v) for v in per.max(axis=1)]
 
     def combine(self, question: QuestionSpec, evidence: Evidence) -> Verdict:
         """The verdict the fitted weights make of the evidence."""

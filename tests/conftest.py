@@ -35,6 +35,7 @@ POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 TABLES = [
+    "score_calibrations",
     "scores",
     "answers",
     "recordings",

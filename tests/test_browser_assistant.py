@@ -5,20 +5,22 @@ transcribed and updates itself once the answer is stored."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from rooms import conduct
 from rooms.db import make_engine, make_sessionmaker
 from rooms.interviews import transition
 from rooms.states import InterviewState
 from tests.browser import CHROMIUM, chromium_args, recruiter_page, speech_wav
-from tests.conftest import ARTIFACTS, start_server
-from tests.seed import seed_interview
+from tests.conftest import ARTIFACTS, ServerProcess, start_server
+from tests.seed import Seeded, seed_interview
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +41,40 @@ def to_technical_part(url: str, interview_id: int) -> None:
         pool.submit(asyncio.run, advance()).result()
 
 
+@contextmanager
+def technical_part(
+    db: str, redis_url: str, tmp_path: Path, name: str
+) -> Iterator[tuple[ServerProcess, Seeded, Page]]:
+    """A server with Redis and no worker, and the recruiter's page at question 1 of 10."""
+    server = start_server(
+        {
+            "DATABASE_URL": db,
+            "REDIS_URL": redis_url,
+            "INLINE_WORKER": "false",
+            "DATA_DIR": str(tmp_path / "var"),
+            "SECRET_KEY": f"{name}-test",
+        },
+        tmp_path / "server.log",
+    )
+    try:
+        seeded = seed_interview(db, email=f"{name}@example.com")
+        to_technical_part(db, seeded.interview_id)
+        wav = speech_wav(tmp_path / "speech.wav", "Hello.")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+            )
+            page = recruiter_page(
+                browser, server.url, seeded.email, seeded.password, seeded.interview_id
+            )
+            expect(page.locator("#question-counter")).to_contain_text("Question: 1/10")
+            yield server, seeded, page
+            browser.close()
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+
+
 def store_answer(url: str, interview_id: int, text: str, engine_name: str) -> None:
     """What the answer job does (an empty engine name marks the answer pending)."""
 
@@ -57,50 +93,25 @@ def store_answer(url: str, interview_id: int, text: str, engine_name: str) -> No
 def test_the_recruiter_sees_that_the_assistant_is_paused(
     db: str, redis_url: str, tmp_path: Path
 ) -> None:
-    server = start_server(
-        {
-            "DATABASE_URL": db,
-            "REDIS_URL": redis_url,
-            "INLINE_WORKER": "false",
-            "DATA_DIR": str(tmp_path / "var"),
-            "SECRET_KEY": "assistant-test",
-        },
-        tmp_path / "server.log",
-    )
-    try:
-        seeded = seed_interview(db, email="paused@example.com")
-        to_technical_part(db, seeded.interview_id)
-        wav = speech_wav(tmp_path / "speech.wav", "Hello.")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
-            )
-            page = recruiter_page(
-                browser, server.url, seeded.email, seeded.password, seeded.interview_id
-            )
-            expect(page.locator("#question-counter")).to_contain_text("Question: 1/10")
-            notice = page.locator("#assistant-notice")
-            expect(notice).to_contain_text(
-                "The AI assistant is paused: no transcription worker is running."
-            )
-            shots = ARTIFACTS / "assistant"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / "paused.png"), full_page=True)
+    with technical_part(db, redis_url, tmp_path, "paused") as (server, seeded, page):
+        notice = page.locator("#assistant-notice")
+        expect(notice).to_contain_text(
+            "The AI assistant is paused: no transcription worker is running."
+        )
+        shots = ARTIFACTS / "assistant"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "paused.png"), full_page=True)
 
-            # The recruiter moved on with the job still queued: the results page says so, then
-            # shows the transcript by itself once the job has stored it.
-            store_answer(db, seeded.interview_id, "", "")
-            page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
-            pending = page.locator("#q-1 .pending-transcript")
-            expect(pending).to_have_text("Being transcribed… this page updates when it is done.")
-            page.screenshot(path=str(shots / "results-pending.png"), full_page=True)
-            store_answer(db, seeded.interview_id, LATE_ANSWER, "faster-whisper")
-            expect(page.locator("#q-1")).to_contain_text(LATE_ANSWER, timeout=10_000)
-            expect(pending).to_have_count(0)
-            browser.close()
-    finally:
-        server.process.terminate()
-        server.process.wait(timeout=10)
+        # The recruiter moved on with the job still queued: the results page says so, then
+        # shows the transcript by itself once the job has stored it.
+        store_answer(db, seeded.interview_id, "", "")
+        page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
+        pending = page.locator("#q-1 .pending-transcript")
+        expect(pending).to_have_text("Being transcribed… this page updates when it is done.")
+        page.screenshot(path=str(shots / "results-pending.png"), full_page=True)
+        store_answer(db, seeded.interview_id, LATE_ANSWER, "faster-whisper")
+        expect(page.locator("#q-1")).to_contain_text(LATE_ANSWER, timeout=10_000)
+        expect(pending).to_have_count(0)
 
 
 def run_answer_job(url: str, redis_url: str, interview_id: int, text: str) -> str:
@@ -164,43 +175,18 @@ def test_a_misconception_is_flagged_live_and_on_the_results_page(
     first = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
     misconception = first.misconceptions[0]
     answer = f"So I'm fairly sure about this one. {misconception} That's how it works."
-    server = start_server(
-        {
-            "DATABASE_URL": db,
-            "REDIS_URL": redis_url,
-            "INLINE_WORKER": "false",
-            "DATA_DIR": str(tmp_path / "var"),
-            "SECRET_KEY": "misconception-test",
-        },
-        tmp_path / "server.log",
-    )
-    try:
-        seeded = seed_interview(db, email="misconception@example.com")
-        to_technical_part(db, seeded.interview_id)
-        wav = speech_wav(tmp_path / "speech.wav", "Hello.")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
-            )
-            page = recruiter_page(
-                browser, server.url, seeded.email, seeded.password, seeded.interview_id
-            )
-            expect(page.locator("#question-counter")).to_contain_text("Question: 1/10")
-            page.get_by_role("button", name="Next question").click()
-            expect(page.locator("#question-counter")).to_contain_text("Question: 2/10")
-            slug = run_answer_job(db, redis_url, seeded.interview_id, answer)
-            assert slug == first.slug
-            live = page.locator("#score-1")
-            expect(live).to_contain_text("Misconception:", timeout=20_000)
-            expect(live).to_contain_text(misconception)
-            expect(live.locator(".confidence")).to_contain_text("confidence")
-            shots = ARTIFACTS / "assistant"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / "misconception-live.png"), full_page=True)
-            page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
-            expect(page.locator("#q-1 ul.misconceptions")).to_contain_text(misconception)
-            page.screenshot(path=str(shots / "misconception-results.png"), full_page=True)
-            browser.close()
-    finally:
-        server.process.terminate()
-        server.process.wait(timeout=10)
+    with technical_part(db, redis_url, tmp_path, "misconception") as (server, seeded, page):
+        page.get_by_role("button", name="Next question").click()
+        expect(page.locator("#question-counter")).to_contain_text("Question: 2/10")
+        slug = run_answer_job(db, redis_url, seeded.interview_id, answer)
+        assert slug == first.slug
+        live = page.locator("#score-1")
+        expect(live).to_contain_text("Misconception:", timeout=20_000)
+        expect(live).to_contain_text(misconception)
+        expect(live.locator(".confidence")).to_contain_text("confidence")
+        shots = ARTIFACTS / "assistant"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "misconception-live.png"), full_page=True)
+        page.goto(f"{server.url}/interviews/{seeded.interview_id}/results")
+        expect(page.locator("#q-1 ul.misconceptions")).to_contain_text(misconception)
+        page.screenshot(path=str(shots / "misconception-results.png"), full_page=True)

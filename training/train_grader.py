@@ -19,7 +19,7 @@ import argparse
 import os
 import random
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -34,11 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from crossencoder import CrossEncoder, base_model, encode, export  # noqa: E402
+from crossencoder import CrossEncoder, base_model, encode, export, fit, tokenizer_for  # noqa: E402
 from rules import spoken  # noqa: E402
 from scoring_data import FIRST_SET, load  # noqa: E402
 
-from assistant.embeddings import bundled_tokenizer  # noqa: E402
 from assistant.grader import MAX_TOKENS, rubric_text  # noqa: E402
 
 SEED = 20261202
@@ -81,36 +80,22 @@ def main() -> None:
     print(
         f"{len(rows)} answers to {len(questions)} questions; training on {len(train)}, checking on {len(check)}"
     )
-    tokenizer = Tokenizer.from_file(str(bundled_tokenizer()))
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer = tokenizer_for(MAX_TOKENS)
     model = CrossEncoder(base_model(), 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
-    )
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        rng.shuffle(train)
-        total = 0.0
-        for start in range(0, len(train), args.batch):
-            batch = train[start : start + args.batch]
-            inputs = encode(tokenizer, [(rubric_text(specs[q]), a) for q, a, _, _ in batch])
-            target = torch.tensor([s / 10 for _, _, s, _ in batch])
-            predicted = torch.sigmoid(model(**inputs)[:, 0])
-            loss = torch.nn.functional.mse_loss(predicted, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(batch)
+
+    def loss_of(batch: Sequence[tuple[str, str, float, str]]) -> torch.Tensor:
+        inputs = encode(tokenizer, [(rubric_text(specs[q]), a) for q, a, _, _ in batch])
+        target = torch.tensor([s / 10 for _, _, s, _ in batch])
+        predicted = torch.sigmoid(model(**inputs)[:, 0])
+        return torch.nn.functional.mse_loss(predicted, target)
+
+    def report(epoch: int, loss: float, seconds: float) -> None:
         print(
-            f"epoch {epoch + 1}: loss {total / len(train):.4f}, mean absolute error on unseen "
-            f"questions {evaluate(model, tokenizer, specs, check):.2f} "
-            f"({time.perf_counter() - started:.0f} s)"
+            f"epoch {epoch}: loss {loss:.4f}, mean absolute error on unseen "
+            f"questions {evaluate(model, tokenizer, specs, check):.2f} ({seconds:.0f} s)"
         )
+
+    fit(model, train, loss_of, report, lr=args.lr, epochs=args.epochs, batch=args.batch, rng=rng)
     export(model, tokenizer, args.out / "grader-int8.onnx")
 
 
