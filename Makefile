@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The tests also cover the optional openai-whisper engine (torch, CPU build).
 WHISPER := $(VENV)/.whisper-installed
 
-.PHONY: run test lint bench migrate clean
+.PHONY: run test lint bench migrate clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/live.py --answers 4 --speed 4 --webrtc 1
 	$(BIN)/python bench/job_queue.py --jobs 50
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/connect.py --joins 3 --profiles clean,loss2
+
+# Extract the texts of the pages, emails and JS into web/locale/messages.pot and merge them
+# into each language's .po (translators then fill the new, empty entries).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file --project=p2p-interview \
+	  -k N_ -k NP_:1c,2 -k t -k InvalidInput:2 -k SetupLinkError -o web/locale/messages.pot .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale --no-wrap --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts

@@ -114,7 +114,10 @@ class LLMJudge:
             "answer": answer,
         }
         try:
-            judgements = [self._ask(prompt) for _ in range(self.samples)]
+            # The verdict in the interview's language (the answer's), whatever the rubric's.
+            language = question.language or self.language
+
+            judgements = [self._ask(prompt, language) for _ in range(self.samples)]
         except (ValidationError, ValueError) as exc:
             return self._fallback(
                 question,
@@ -145,14 +148,14 @@ class LLMJudge:
             misconceptions=[m for m in first.misconceptions if m in wrong],
         )
 
-    def _ask(self, prompt: dict[str, Any]) -> _Judgement:
+    def _ask(self, prompt: dict[str, Any], language: str) -> _Judgement:
         response = self.client.chat.completions.create(
             model=self.model,
             temperature=0 if self.samples == 1 else 0.7,
             messages=[
                 {
                     "role": "system",
-                    "content": RUBRIC.format(language=LANGUAGES.get(self.language, "English")),
+                    "content": RUBRIC.format(language=LANGUAGES.get(language, "English")),
                 },
                 {"role": "user", "content": json.dumps(prompt, ensure_ascii=False)},
             ],

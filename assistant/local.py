@@ -29,6 +29,8 @@ from assistant.scorer import QuestionSpec, Verdict, is_non_answer
 WEIGHTS = Path(__file__).parent / "models" / "scorer.json"
 CONTRADICTED_AT = 0.8
 """A key point's contradiction from which the rationale names it (if nothing supports it)."""
+OPPOSED_AT = 0.5
+"""A misconception contradicted this firmly by a key point the answer states is not named."""
 CANDIDATES = 3
 """Sentences per key point read by the claim checker (the most similar ones)."""
 
@@ -151,6 +153,8 @@ class Evidence:
     """Per key point: the sentence that contradicts it most."""
     misconceptions: list[tuple[str, float, str]] = field(default_factory=list)
     """(misconception, support, the sentence) for each of the rubric's."""
+    opposed: list[float] = field(default_factory=list)
+    """Per misconception: how firmly the answer states a key point that contradicts it."""
     doubt: float = 0.0
     """How torn the evidence is (0: clear-cut), the input of the confidence."""
     doubt_sentence: str = ""
@@ -295,12 +299,12 @@ class LocalScorer:
         doubt = float(np.mean(torn_points)) if torn_points else 0.0
         asserted: list[tuple[str, float, str]] = []
         opposed = self._opposition(wrong, points, support)
-        for claim, sims, against in zip(wrong, wrong_sims, opposed, strict=True):
+        for claim, sims in zip(wrong, wrong_sims, strict=True):
             chosen = candidates(sims)
             block = probs[row : row + len(chosen)]
             row += len(chosen)
             best = int(np.argmax(block[:, 0]))
-            asserted.append((claim, float(block[best, 0]) * (1 - against), sentences[chosen[best]]))
+            asserted.append((claim, float(block[best, 0]), sentences[chosen[best]]))
 
         semantic = np.clip((point_sims.max(axis=1) - 0.25) / 0.4, 0, 1) if len(points) else []
         answer_terms = _terms(answer)
@@ -324,13 +328,15 @@ class LocalScorer:
             contradiction,
             contradicting,
             asserted,
+            opposed,
             doubt,
             doubt_sentence,
             sentences,
         )
 
     def _opposition(self, wrong: list[str], points: list[str], support: list[float]) -> list[float]:
-        """Per misconception, how firmly the answer states a key point that contradicts it.
+        """Per misconception, how firmly the answer states a key point that contradicts it
+        (support of the point x the checker's contradiction of the misconception by it).
 
         An answer that clearly says "defaults are evaluated once" does not also believe "a
         fresh list on every call", whatever a garbled sentence of it seems to say: the claim
@@ -363,7 +369,14 @@ class LocalScorer:
             if c >= CONTRADICTED_AT and s < w.covered_at and score < 5
         ]
         missing = [p for p in points if p not in covered]
-        wrong = [m for m, s, _ in evidence.misconceptions if s >= w.misconception_at and score < 7]
+        # Named only when the answer does not also firmly state a key point that contradicts it:
+        # a garbled sentence of a right answer can look like a misconception to the checker.
+        opposed = evidence.opposed or [0.0] * len(evidence.misconceptions)
+        wrong = [
+            m
+            for (m, s, _), against in zip(evidence.misconceptions, opposed, strict=True)
+            if s >= w.misconception_at and against < OPPOSED_AT and score < 7
+        ]
         a, b = w.confidence
         confidence = 1 / (1 + math.exp(-(a + b * evidence.doubt)))
         doubt = evidence.doubt_sentence

@@ -16,6 +16,9 @@ class QuestionSpec:
     key_points: tuple[str, ...]
     misconceptions: tuple[str, ...] = ()
     """Common wrong beliefs about the question: an answer that asserts one is marked down."""
+    language: str = ""
+    """The interview's language ("en", "ru"): the answer's (the rubric may be in another), and
+    the one the verdict is written in. Empty: not said (the scorer's own default, English)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,19 @@ _NON_ANSWERS = re.compile(
 )
 
 
+_NON_ANSWERS_RU = re.compile(
+    r"^(?:(?:э+|м+|ну|вот|так|да|нет|не|я|меня|мне|знаю|помню|сказать|могу|честно|говоря|"
+    r"к сожалению|извините|простите|сложно|трудно|затрудняюсь|ответить|понятия|не имею|"
+    r"никогда|работал|работала|с этим|этим|это|этого|можно|повторить|повторите|вопрос|"
+    r"можете|ещё|еще|раз|пожалуйста|пропустим|следующий|дальше|давайте)[\s,.!?'-]*)*$",
+    re.IGNORECASE,
+)
+
+
 def is_non_answer(answer: str) -> bool:
-    """Silence, filler, "I don't know", "can you repeat the question": nothing to score."""
+    """Silence, filler, "I don't know", "can you repeat the question" (in English or Russian):
+    nothing to score."""
     text = answer.strip()
-    return len(text.split()) < 3 or bool(_NON_ANSWERS.match(text))
+    return (
+        len(text.split()) < 3 or bool(_NON_ANSWERS.match(text)) or bool(_NON_ANSWERS_RU.match(text))
+    )

@@ -12,6 +12,7 @@ with --test (read it once, at the end). Also a reliability table of the stated c
 the time per answer. Goal: Spearman >= 0.85, MAE <= 1.2, every kind within +-1.0.
 
 --overrides DATABASE_URL measures agreement with the scores recruiters typed over the AI's.
+--language ru reports the multilingual scorer on the Russian set (bench/scoring_multilingual.py).
 """
 
 from __future__ import annotations
@@ -75,10 +76,21 @@ def main() -> None:
     parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--show", action="store_true", help="print every answer's scores")
     parser.add_argument("--overrides", metavar="DATABASE_URL")
+    parser.add_argument(
+        "--language",
+        default="en",
+        help="ru: the multilingual scorer on the Russian labelled set (tests/data/scoring/ru/)",
+    )
     args = parser.parse_args()
     if args.overrides:
         asyncio.run(overrides(args.overrides))
         return
+    if args.language != "en":
+        from scoring_multilingual import report
+
+        report(args.language, args.test, args.show)
+        return
+
     specs, items = load()
     split = splits()
     scorer = LocalScorer()

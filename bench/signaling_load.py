@@ -11,6 +11,11 @@ Everything runs against real `p2p-interview serve` processes on 127.0.0.1:
   crosses Redis pub/sub (REDIS_URL=redis://127.0.0.1:6379/14, flushed first).
 * Idle connections. --idle WebSockets (a recruiter and a candidate per room, all joined) held
   open on node A; the server's VmRSS before and after gives the memory per connection.
+* Joins. --joins WebSockets opened and joined on node A, many at once: joins per second, and
+  per second of the server's own CPU (its capacity where other work shares the cores).
+* Reconnect storm. --storm pages held joined on node A, which is then stopped (SIGTERM) and
+  started again on its port; every page reconnects with the pages' backoff and jitter
+  (web/static/js/signaling.js). Printed: the time until the last one joined again.
 
 The servers share a temporary SQLite database, migrated, loaded with the bundled question bank
 and seeded directly with one recruiter and enough "right now" interviews. Clients run in their
@@ -53,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -76,9 +82,12 @@ EMAIL = "bench-recruiter@example.com"
 PASSWORD = "bench pass phrase, long enough"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 JOIN_CONCURRENCY = 32  # joins in flight per client process
+JOINS_CONCURRENCY = 256  # --joins: rooms joining at once per client process (many pages at once)
 GRACE_S = 3.0  # how long after the last send a message may still arrive before it counts as lost
 ROOMS_PER_CLIENT = 250  # latency: rooms one client process drives, at most (CPU permitting)
 IDLE_PER_CLIENT = 2500  # idle: WebSockets one client process holds
+BACKOFF_BASE_S = 0.5  # the pages' reconnect backoff, as in web/static/js/signaling.js
+BACKOFF_CAP_S = 8.0
 GC_PAUSE_MS = 10.0  # server garbage collections at least this long are reported
 # Put on the servers' PYTHONPATH (unless --no-gc-log): times each garbage collection of the
 # process into the file named by P2PI_BENCH_GC_LOG, to tell GC pauses apart in tail latency.
@@ -107,12 +116,13 @@ if os.environ.get("P2PI_BENCH_GC_LOG"):
 class Job:
     """What one client process does: join its rooms, then relay offers (latency) or hold (idle)."""
 
-    mode: str  # "latency" or "idle"
+    mode: str  # "latency", "idle" (also --joins) or "storm"
     rooms: list[tuple[int, str, float]]  # interview id, candidate token, send offset in the second
     recruiter_url: str
     candidate_url: str
     cookies: dict[str, str]
     seconds: int = 0
+    concurrency: int = 0  # joins in flight (0: JOIN_CONCURRENCY)
 
 
 @dataclass
@@ -123,6 +133,8 @@ class Pair:
     candidate: aiohttp.ClientWebSocketResponse
     offset: float
     received: int = 0
+    interview: int = 0
+    token: str = ""
 
 
 @dataclass
@@ -207,7 +219,7 @@ async def _client(job: Job, conn: Connection) -> None:
     candidate_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     pairs: list[Pair] = []
     failures: list[str] = []
-    gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+    gate = asyncio.Semaphore(job.concurrency or JOIN_CONCURRENCY)
 
     async def join_room(interview: int, token: str, offset: float) -> None:
         async with gate:
@@ -229,22 +241,35 @@ async def _client(job: Job, conn: Connection) -> None:
                     ),
                     30,
                 )
-                pairs.append(Pair(recruiter, candidate, offset))
+                pairs.append(Pair(recruiter, candidate, offset, 0, interview, token))
             except Exception as exc:
                 failures.append(f"{type(exc).__name__}: {exc}")
                 if recruiter is not None:
                     await recruiter.close()
 
     tasks: list[asyncio.Task[None]] = []
+    rejoined: list[aiohttp.ClientWebSocketResponse] = []
     try:
-        began = time.perf_counter()
+        began, wall_began = time.perf_counter(), time.time()
         await asyncio.gather(*(join_room(*room) for room in job.rooms))
         joined_s = time.perf_counter() - began
+        ready = {
+            "pairs": len(pairs),
+            "joined_s": joined_s,
+            "failures": failures,
+            "began": wall_began,
+            "ended": time.time(),
+        }
+        if job.mode == "storm":
+            conn.send(("ready", ready))
+            conn.send(("done", await _storm(job, pairs, recruiter_http, candidate_http, rejoined)))
+            await asyncio.to_thread(conn.recv)  # "close"
+            return
         arrivals = Arrivals()
         for pair in pairs:
             tasks.append(asyncio.create_task(_read_offers(pair, arrivals)))
             tasks.append(asyncio.create_task(_drain(pair.candidate)))
-        conn.send(("ready", {"pairs": len(pairs), "joined_s": joined_s, "failures": failures}))
+        conn.send(("ready", ready))
         command = await asyncio.to_thread(conn.recv)
         if command[0] == "go":
             conn.send(("done", await _relay(job, pairs, arrivals, start_at=command[1])))
@@ -252,6 +277,10 @@ async def _client(job: Job, conn: Connection) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                asyncio.gather(*(ws.close() for ws in rejoined), return_exceptions=True), 20
+            )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 asyncio.gather(
@@ -319,6 +348,61 @@ async def _relay(job: Job, pairs: list[Pair], arrivals: Arrivals, start_at: floa
         "lag_max": max(lags, default=math.nan),
         "cpu": cpu / window if window > 0 else math.nan,
     }
+
+
+def backoff_s(attempt: int, busy: bool = False) -> float:
+    """The pages' reconnect delay (web/static/js/signaling.js): exponential, capped, jittered."""
+    import random
+
+    delay = min(BACKOFF_CAP_S, (5.0 if busy else BACKOFF_BASE_S) * 2**attempt)
+    return delay / 2 + random.random() * delay / 2
+
+
+async def _storm(
+    job: Job,
+    pairs: list[Pair],
+    recruiter_http: aiohttp.ClientSession,
+    candidate_http: aiohttp.ClientSession,
+    rejoined: list[aiohttp.ClientWebSocketResponse],
+) -> Any:
+    """Every socket waits for the server to close it, then reconnects as a page does."""
+    times: list[float] = []
+    attempts: list[int] = []
+    errors: Counter[str] = Counter()
+
+    async def keep(ws: aiohttp.ClientWebSocketResponse, recruiter: bool, join: Any) -> None:
+        await _drain(ws)
+        busy = ws.close_code in (1013, 4429)
+        attempt = 0
+        while True:
+            await asyncio.sleep(backoff_s(attempt, busy))
+            attempt += 1
+            try:
+                fresh = await asyncio.wait_for(
+                    open_joined(
+                        recruiter_http if recruiter else candidate_http,
+                        job.recruiter_url if recruiter else job.candidate_url,
+                        join,
+                    ),
+                    15,
+                )
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+                busy = "1013" in str(exc)
+                continue
+            rejoined.append(fresh)
+            times.append(time.time())
+            attempts.append(attempt)
+            return
+
+    keepers = []
+    for pair in pairs:
+        recruiter_join = {"type": "join", "role": "recruiter", "interview": pair.interview}
+        candidate_join = {"type": "join", "role": "candidate", "token": pair.token}
+        keepers.append(keep(pair.recruiter, True, recruiter_join))
+        keepers.append(keep(pair.candidate, False, candidate_join))
+    await asyncio.gather(*keepers)
+    return {"times": times, "attempts": attempts, "errors": dict(errors)}
 
 
 class Clients:
@@ -425,14 +509,20 @@ def free_port() -> int:
 
 
 def start_node(
-    name: str, work: Path, database_url: str, secret: str, redis_url: str, gc_probe: Path | None
+    name: str,
+    work: Path,
+    database_url: str,
+    secret: str,
+    redis_url: str,
+    gc_probe: Path | None,
+    port: int = 0,
 ) -> Node:
     """Start `python -m service.cli serve` and wait until it accepts connections.
 
     With `gc_probe` (a folder holding GC_PROBE as sitecustomize.py) the server times its
     garbage collections into gc-<name>.log.
     """
-    port = free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SMTP_HOST"}}
     env.update(
         PORT=str(port),
@@ -442,6 +532,7 @@ def start_node(
         DATA_DIR=str(work / f"data-{name}"),
         SECRET_KEY=secret,
         LOG_LEVEL="INFO",
+        WS_PER_ADDRESS="100000",  # every client of the benchmark is 127.0.0.1
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -753,12 +844,19 @@ def run_latency(
 
 
 def hold_idle(
-    rooms: list[tuple[int, str]], node: Node, cookies: dict[str, str], per_client: int
+    rooms: list[tuple[int, str]],
+    node: Node,
+    cookies: dict[str, str],
+    per_client: int,
+    concurrency: int = 0,
 ) -> tuple[list[Any], Clients]:
     """Start client processes that join a recruiter and a candidate to each room and hold them."""
     count = max(1, min(math.ceil(2 * len(rooms) / per_client), 8))
     entries = [(iid, token, 0.0) for iid, token in rooms]
-    jobs = [Job("idle", entries[w::count], node.url, node.url, cookies) for w in range(count)]
+    jobs = [
+        Job("idle", entries[w::count], node.url, node.url, cookies, concurrency=concurrency)
+        for w in range(count)
+    ]
     group = Clients(jobs)
     try:
         return group.collect("ready", 60 + 2 * len(rooms) * 0.03), group
@@ -801,7 +899,138 @@ def run_idle(
     )
 
 
+@dataclass
+class JoinsResult:
+    """The --joins phase: sockets opened and joined as fast as the clients can."""
+
+    wanted: int
+    joined: int
+    clients: int
+    wall_s: float
+    server_cpu_s: float
+    load: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return self.joined / self.wall_s if self.wall_s > 0 else math.nan
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Joins per second of the server's own CPU: its capacity on an unloaded core."""
+        return self.joined / self.server_cpu_s if self.server_cpu_s > 0 else math.nan
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average, for the record beside a number."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def run_joins(
+    count: int, interviews: list[tuple[int, str]], node: Node, cookies: dict[str, str]
+) -> JoinsResult:
+    """Open and join `count` WebSockets (a recruiter and a candidate per room), then close them."""
+    _, group = hold_idle(interviews[:20], node, cookies, IDLE_PER_CLIENT)  # warm-up
+    release(group)
+    time.sleep(1)
+    load = load_average()
+    cpu0 = cpu_seconds(node.process.pid)
+    ready, group = hold_idle(
+        interviews[: count // 2], node, cookies, IDLE_PER_CLIENT, JOINS_CONCURRENCY
+    )
+    cpu = cpu_seconds(node.process.pid) - cpu0
+    release(group)
+    time.sleep(2)
+    return JoinsResult(
+        wanted=count,
+        joined=2 * sum(r["pairs"] for r in ready),
+        clients=len(group.processes),
+        wall_s=max(r["ended"] for r in ready) - min(r["began"] for r in ready),
+        server_cpu_s=cpu,
+        load=load,
+        failures=[f for r in ready for f in r["failures"]],
+    )
+
+
+@dataclass
+class StormResult:
+    """The --storm phase: joined pages, the node restarted, every page back."""
+
+    wanted: int
+    held: int
+    rejoined: int
+    down_s: float  # SIGTERM until the new process accepted connections
+    after_up_s: float  # the new process accepting until the last page joined again
+    after_stop_s: float  # SIGTERM until the last page joined again
+    attempts_max: int
+    errors: dict[str, int]
+    load: str
+
+
+def run_storm(
+    count: int,
+    interviews: list[tuple[int, str]],
+    node: Node,
+    cookies: dict[str, str],
+    restart: Any,
+) -> tuple[StormResult, Node]:
+    """Hold `count` joined pages, restart the node on its port, time until all rejoined."""
+    rooms = [(iid, token, 0.0) for iid, token in interviews[: count // 2]]
+    processes = max(1, min(math.ceil(count / IDLE_PER_CLIENT), 8))
+    jobs = [
+        Job("storm", rooms[w::processes], node.url, node.url, cookies) for w in range(processes)
+    ]
+    with clients(jobs) as group:
+        ready = group.collect("ready", 60 + count * 0.03)
+        held = 2 * sum(r["pairs"] for r in ready)
+        load = load_average()
+        stopped = time.time()
+        stop_node(node)
+        node = restart(node.port)
+        up = time.time()
+        done = group.collect("done", 120)
+    times = [t for d in done for t in d["times"]]
+    errors: Counter[str] = Counter()
+    for d in done:
+        errors.update(d["errors"])
+    last = max(times, default=math.nan)
+    return StormResult(
+        wanted=count,
+        held=held,
+        rejoined=len(times),
+        down_s=up - stopped,
+        after_up_s=last - up,
+        after_stop_s=last - stopped,
+        attempts_max=max((a for d in done for a in d["attempts"]), default=0),
+        errors=dict(errors),
+        load=load,
+    ), node
+
+
 # --------------------------------------------------------------------------- output
+
+
+def describe_joins(r: JoinsResult) -> str:
+    """The lines printed after the --joins phase."""
+    lines = [
+        f"joins: {r.joined} of {r.wanted} WebSockets opened and joined in {r.wall_s:.2f} s by "
+        f"{r.clients} client process(es) = {r.per_s:.0f} joins/s; the server used "
+        f"{r.server_cpu_s:.2f} CPU s = {r.per_cpu_s:.0f} joins per server CPU second "
+        f"(load average {r.load} before)"
+    ]
+    if r.failures:
+        lines.append(f"  {len(r.failures)} rooms failed to join, e.g. {r.failures[0]}")
+    return "\n".join(lines)
+
+
+def describe_storm(r: StormResult) -> str:
+    """The lines printed after the --storm phase."""
+    return (
+        f"storm: {r.held} of {r.wanted} pages joined, node restarted (down {r.down_s:.1f} s); "
+        f"{r.rejoined} rejoined, the last {r.after_up_s:.1f} s after the node was up "
+        f"({r.after_stop_s:.1f} s after SIGTERM), at most {r.attempts_max} attempt(s) a page; "
+        f"failed attempts {r.errors or 'none'} (load average {r.load} before)"
+    )
 
 
 def ms(value: float) -> str:
@@ -940,6 +1169,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=5000, help="idle WebSockets to hold (0: skip)")
     parser.add_argument("--two-nodes", action="store_true", help="node A + node B over Redis")
     parser.add_argument(
+        "--joins", type=int, default=0, help="open and join this many WebSockets; print joins/s"
+    )
+    parser.add_argument(
+        "--storm",
+        type=int,
+        default=0,
+        help="hold this many joined pages, restart node A, print the time until all rejoined",
+    )
+    parser.add_argument(
         "--clients", type=int, default=0, help="client processes per phase (0: automatic)"
     )
     parser.add_argument("--time-limit", type=int, default=600, help="abort after this many s")
@@ -987,7 +1225,9 @@ def main(argv: list[str] | None = None) -> int:
 
         began = time.perf_counter()
         upgrade(database_url)
-        wanted = max([*args.room_counts, math.ceil(args.idle / 2), 20])
+        wanted = max(
+            [*args.room_counts, math.ceil(args.idle / 2), args.joins // 2, args.storm // 2, 20]
+        )
         interviews = asyncio.run(seed(database_url, wanted))
         print(f"seeded {len(interviews)} interviews in {time.perf_counter() - began:.1f} s")
         if redis_url:
@@ -1008,9 +1248,20 @@ def main(argv: list[str] | None = None) -> int:
             watch["Redis"] = pid
         print(f"servers: {', '.join(f'{n.name} {n.url} (pid {n.process.pid})' for n in nodes)}")
 
+        if args.joins >= 2:
+            print(describe_joins(run_joins(args.joins, interviews, a, cookies)), flush=True)
         if args.idle >= 2:
             idle = run_idle(args.idle, interviews, a, cookies)
             print(describe_idle(idle), flush=True)
+        if args.storm >= 2:
+
+            def restart(port: int) -> Node:
+                return start_node("A", work, database_url, secret, redis_url, probe, port)
+
+            storm, nodes[0] = run_storm(args.storm, interviews, a, cookies, restart)
+            a = nodes[0]
+            watch[a.name] = a.process.pid
+            print(describe_storm(storm), flush=True)
         for n in args.room_counts:
             processes = args.clients or auto_clients(n, ROOMS_PER_CLIENT, len(nodes))
             result = run_latency(

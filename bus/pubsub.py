@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections import defaultdict
@@ -76,7 +77,11 @@ class RedisBus:
             if first:
                 await self._pubsub.subscribe(channel)
             if self._reader is None:
-                self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+                # A fresh context: the first subscriber's (its interview on log lines) is not
+                # every message's.
+                self._reader = asyncio.create_task(
+                    self._read(), name="redis-bus-reader", context=contextvars.Context()
+                )
 
     async def unsubscribe(self, channel: str, handler: Handler) -> None:
         async with self._lock:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from telemetry.metrics import Backlog
+
 log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3
@@ -73,6 +75,10 @@ class JobQueue(Protocol):
         """For operators (/healthz): where jobs run and how many wait."""
         ...
 
+    async def backlog(self) -> list[Backlog]:
+        """For /metrics: per queue, the jobs not finished and the age of the oldest."""
+        ...
+
 
 class LocalJobs:
     """One node: jobs run in this process, by `handler`, in the order they came."""
@@ -81,6 +87,7 @@ class LocalJobs:
         self.handler = handler
         self.retry_after_s = retry_after_s
         self._running: set[asyncio.Task[Reply | None]] = set()
+        self._submitted: dict[asyncio.Task[Reply | None], float] = {}
 
     async def start(self) -> None:
         return None
@@ -95,6 +102,11 @@ class LocalJobs:
     async def status(self) -> dict[str, Any]:
         return {"queue": "in-process", "running": len(self._running)}
 
+    async def backlog(self) -> list[Backlog]:
+        now = time.monotonic()
+        oldest = min(self._submitted.values(), default=now)
+        return [Backlog("in-process", len(self._running), now - oldest)]
+
     async def submit(
         self,
         kind: str,
@@ -106,7 +118,9 @@ class LocalJobs:
         job = Job(uuid.uuid4().hex, kind, body, pcm)
         task = asyncio.create_task(self._run(job), name=f"job-{kind}")
         self._running.add(task)
+        self._submitted[task] = time.monotonic()
         task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda done: self._submitted.pop(done, None))
         if reply_within is None:
             return None
         try:  # a reply nobody waits for is not worth computing: cancelled with its waiter

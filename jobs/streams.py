@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 from bus.events import JobReply
 from bus.pubsub import Bus
 from jobs.queue import Job, JobKind, Reply
+from telemetry.metrics import Backlog
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,20 @@ class RedisJobs:
         }
         workers = await self.client.zcount(WORKERS, await redis_now(self.client) - 5, "+inf")
         return {"queue": "redis", "waiting": waiting, "workers": int(workers)}
+
+    async def backlog(self) -> list[Backlog]:
+        """A finished job is deleted from its stream (jobs.worker), so what a stream holds is
+        queued or running; its first entry's id is the oldest one's time (Redis's clock)."""
+        now = await redis_now(self.client)
+        found = []
+        for name, stream in (("live", LIVE_STREAM), ("answers", ANSWER_STREAM)):
+            first = await self.client.xrange(stream, count=1)
+            age = 0.0
+            if first and first[0][0] is not None:
+                age = max(0.0, now - int(entry_id_text(first[0][0]).split("-", 1)[0]) / 1000)
+            found.append(Backlog(name, int(await self.client.xlen(stream)), age))
+        found.append(Backlog("failed", int(await self.client.xlen(FAILED_STREAM)), 0.0))
+        return found
 
     async def submit(
         self,

@@ -30,6 +30,7 @@ from jobs.streams import (
     entry_id_text,
     redis_now,
 )
+from telemetry.metrics import JOB_WAIT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,11 @@ class StreamWorker:
                 log.warning("worker %s: the audio of job %s is gone", self.name, job.id)
                 await self._finish(stream, entry_id)
                 return
+        if not reclaimed:
+            queued_at = int(str(entry_id).split("-", 1)[0]) / 1000
+            JOB_WAIT_SECONDS.labels(job.kind).observe(
+                max(0.0, await redis_now(self.client) - queued_at)
+            )
         try:
             reply = await self.handler(job)
         except Exception:

@@ -12,6 +12,8 @@ import os
 import struct
 from pathlib import Path
 
+from telemetry.metrics import RECORDED_BYTES
+
 SAMPLE_RATE = 48_000
 # Lost or missing audio is filled with TOC-only packets (a zero-length frame): decoders play
 # them as concealment/silence, so the file's timeline stays equal to the wall-clock timeline.
@@ -153,5 +155,7 @@ class OggOpusWriter:
         self._fd = -1
 
     def _write_page(self, packets: list[bytes], granule: int, flags: int) -> None:
-        os.write(self._fd, _page(self.serial, self.sequence, granule, packets, flags))
+        page = _page(self.serial, self.sequence, granule, packets, flags)
+        os.write(self._fd, page)
+        RECORDED_BYTES.inc(len(page))
         self.sequence += 1

@@ -27,7 +27,7 @@ from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
 
 from media.pcm import PcmSink
-from media.recorder import ParticipantRecorder, SegmentListener
+from media.recorder import ParticipantRecorder, Segment, SegmentListener
 from media.remote_candidates import RemoteCandidatePolicy, turn_hosts
 from media.storage import RecordingStorage
 
@@ -106,11 +106,15 @@ class MediaServer:
                 interview_id,
                 role,
                 lambda index: self.storage.segment_path(interview_id, role, index),
-                self.on_segment,
+                self._segment_changed,
                 self.pcm_sink if role in self.pcm_roles else None,
                 first_segment=first_segment,
             )
         return self._recorders[key]
+
+    def _segment_changed(self, segment: Segment) -> None:
+        self.storage.segment_changed(segment.path, segment.closed)
+        self.on_segment(segment)
 
     async def accept(
         self,

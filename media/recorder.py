@@ -6,7 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,11 @@ from media.pcm import PCM_RATE, PcmChunk, PcmSink
 log = logging.getLogger(__name__)
 
 MAX_GAP_FILL_S = 600  # longer silences (a muted, paused sender) start a new segment instead
+MARKED_GAP_S = 0.25
+"""Lost audio of at least this length (losses less than MERGE_GAPS_S apart counted as one) is
+marked on the results page's timeline; shorter losses only count in `lost_s`."""
+MERGE_GAPS_S = 0.5
+MAX_MARKED_GAPS = 500
 
 
 @dataclass
@@ -32,6 +37,10 @@ class Segment:
     duration_s: float = 0.0
     closed: bool = False
     id: int | None = None
+    lost_s: float = 0.0
+    """Audio that never arrived (lost packets), written as silence."""
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds into the segment, length) of each loss worth marking (see MARKED_GAP_S)."""
 
 
 SegmentListener = Callable[[Segment], None]
@@ -82,6 +91,8 @@ class ParticipantRecorder:
         self._last_report = 0.0
         self.packets = 0
         self.lost_samples = 0
+        self._losses: list[tuple[float, float]] = []
+        self._marked: list[tuple[float, float]] = []
 
     def on_packet(self, timestamp: int, payload: bytes, arrival: float | None = None) -> None:
         """One RTP packet of this participant's Opus stream (timestamp in 48 kHz units)."""
@@ -97,6 +108,7 @@ class ParticipantRecorder:
                 self.end_segment()
                 self.on_packet(timestamp, payload, now)
                 return
+            self._note_gap(self._writer.samples / SAMPLE_RATE, delta / SAMPLE_RATE)
             self._writer.write_gap(delta)
             self.lost_samples += delta
             if self._pcm_sink is not None:
@@ -110,6 +122,25 @@ class ParticipantRecorder:
             self._last_report = now
             self.segment.duration_s = self._writer.samples / SAMPLE_RATE
             self._on_segment(self.segment)
+
+    def _note_gap(self, at: float, length: float) -> None:
+        assert self.segment is not None
+        self.segment.lost_s += length
+        self._losses.append((at, length))
+        # Losses close together are one gap; a run of them long enough is marked.
+        merged: list[tuple[float, float]] = []
+        for start, size in self._losses:
+            if merged and start - (merged[-1][0] + merged[-1][1]) < MERGE_GAPS_S:
+                merged[-1] = (merged[-1][0], start + size - merged[-1][0])
+            else:
+                merged.append((start, size))
+        # Only the last run can still grow: older ones are settled.
+        self._losses = merged[-1:]
+        settled = [g for g in merged[:-1] if g[1] >= MARKED_GAP_S]
+        last = [g for g in merged[-1:] if g[1] >= MARKED_GAP_S]
+        marked = self._marked + settled
+        self._marked = marked[:MAX_MARKED_GAPS]
+        self.segment.gaps = [(round(a, 2), round(b, 2)) for a, b in (self._marked + last)]
 
     def _decode(self, payload: bytes) -> bytes:
         if self._decoder is None:
@@ -133,6 +164,7 @@ class ParticipantRecorder:
         )
         self._next_ts = timestamp
         self._last_report = now
+        self._losses, self._marked = [], []
         self._on_segment(self.segment)
 
     def end_segment(self) -> None:

@@ -7,6 +7,7 @@ on whichever worker takes them (pipeline.work)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Coroutine
@@ -20,6 +21,8 @@ from media.pcm import PcmChunk
 from pipeline.work import Work, answer_body
 from rooms import conduct
 from rooms.db import SessionMaker
+from rooms.models import Interview
+from telemetry.logs import working_on
 from transcription.live import AnswerSoFar, LiveTranscriber
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class NodeAnswers:
         self._position: dict[int, int | None] = {}  # the question being answered, once known
         self._moved: set[int] = set()  # interviews whose transcriber has had a move
         self._heard: dict[int, float] = {}  # monotonic time of the candidate's latest audio
+        self._language: dict[int, str] = {}  # each interview's language, once read
         self._sweeper: asyncio.Task[None] | None = None
         self.audio_gone_s = AUDIO_GONE_S
 
@@ -96,7 +100,9 @@ class NodeAnswers:
             self._transcriber(chunk.interview_id).push(chunk)
             self._heard[chunk.interview_id] = time.monotonic()
             if self._sweeper is None:
-                self._sweeper = asyncio.create_task(self._sweep(), name="audio-gone-sweep")
+                self._sweeper = asyncio.create_task(
+                    self._sweep(), name="audio-gone-sweep", context=contextvars.Context()
+                )
 
     async def _sweep(self) -> None:
         """The candidate's audio stopped coming here (they left, or reconnected to another
@@ -110,6 +116,7 @@ class NodeAnswers:
                     continue
                 del self._heard[interview_id]
                 live = self._live.get(interview_id)
+                working_on(interview_id)
                 if live is not None:
                     log.info(
                         "no audio from the candidate of interview %s: answer handed on",
@@ -129,7 +136,24 @@ class NodeAnswers:
         self._shown.pop(interview_id, None)
         if position == 1 and self.work is not None:
             # Load the models while the first question is read out (workers load at start).
-            self._spawn(self.work.warm_up(), "warm-up")
+            self._spawn(self._warm_up(self.work, interview_id), "warm-up")
+
+    async def _warm_up(self, work: Work, interview_id: int) -> None:
+        await work.warm_up(await self.language_of(interview_id))
+
+    async def language_of(self, interview_id: int) -> str:
+        """The interview's language, given to Whisper and the scorer (read once, then kept)."""
+        language = self._language.get(interview_id)
+        if language is None:
+            try:
+                async with self.sessions() as session:
+                    interview = await session.get(Interview, interview_id)
+            except Exception:
+                log.warning("could not read the language of interview %s", interview_id)
+                return "en"  # not kept: read again on the next pass
+            language = interview.language if interview is not None else "en"
+            self._language[interview_id] = language
+        return language
 
     def receives(self, interview_id: int) -> bool:
         """Whether the candidate's audio of this interview comes to this node."""
@@ -150,6 +174,7 @@ class NodeAnswers:
 
     async def close_interview(self, interview_id: int) -> None:
         self._heard.pop(interview_id, None)
+        self._language.pop(interview_id, None)
         self._shown.pop(interview_id, None)
         self._position.pop(interview_id, None)
         self._moved.discard(interview_id)
@@ -182,7 +207,11 @@ class NodeAnswers:
         # Past the deadline the answer job transcribes the segment itself: a worker that is
         # that far behind skips it rather than doing the work twice.
         wait = PARTIAL_REPLY_S if partial else SEGMENT_REPLY_S
-        body = {"partial": partial, "deadline": time.time() + wait}
+        body = {
+            "partial": partial,
+            "deadline": time.time() + wait,
+            "language": await self.language_of(interview_id),
+        }
         growing = f"interview-{interview_id}"  # each pass sends the segment so far again
         reply = await self.jobs.submit(
             JobKind.TRANSCRIBE, body, pcm, reply_within=wait, growing=growing
@@ -191,7 +220,8 @@ class NodeAnswers:
 
     async def _update(self, interview_id: int, position: int, text: str, final: bool) -> None:
         if final and self.work is not None:
-            self.work.prepare(text)  # a segment is settled: its sentences can be embedded now
+            # A segment is settled: its sentences can be embedded now.
+            self.work.prepare(text, self._language.get(interview_id, "en"))
         if self._position.get(interview_id) == position:  # not a late one of the last answer
             self._shown[interview_id] = (position, text)
         await self._publish(interview_id, position, text)
@@ -208,7 +238,7 @@ class NodeAnswers:
             # No audio at all came here during this answer (the candidate's audio goes to
             # another node now, or stopped): this node has nothing to say about it.
             return
-        body, pcm = answer_body(interview_id, answer, at)
+        body, pcm = answer_body(interview_id, answer, at, await self.language_of(interview_id))
         try:  # the results page says "being transcribed" until the job has stored it
             async with self.sessions.begin() as session:
                 await conduct.mark_answer_pending(

@@ -14,6 +14,7 @@ from media.recorder import Segment
 from media.storage import RecordingStorage
 from rooms.db import SessionMaker
 from rooms.recordings import start_segment, update_segment
+from telemetry.logs import working_on
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ class RecordingJournal:
     async def _run(self) -> None:
         while True:
             report = await self._queue.get()
+            working_on(
+                report.snapshot.interview_id
+                if isinstance(report, _SegmentReport)
+                else report.interview_id
+            )
             try:
                 if isinstance(report, _SegmentReport):
                     await self._write(report.live, report.snapshot)
@@ -93,4 +99,6 @@ class RecordingJournal:
                 )
                 live.id = row.id
             closed = datetime.now(UTC) if snapshot.closed else None
-            await update_segment(session, live.id, snapshot.duration_s, closed)
+            await update_segment(
+                session, live.id, snapshot.duration_s, closed, snapshot.lost_s, snapshot.gaps
+            )

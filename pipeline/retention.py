@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from media.storage import RecordingStorage
+from media.storage import BadKey, RecordingStorage, StorageUnavailable
 from rooms.db import SessionMaker
 from rooms.models import utcnow
 from rooms.recordings import expired
@@ -19,15 +19,21 @@ async def purge_recordings(sessions: SessionMaker, storage: RecordingStorage, da
     cutoff = utcnow() - timedelta(days=days)
     async with sessions.begin() as session:
         old = await expired(session, cutoff)
+        deleted = 0
         for recording in old:
             try:
-                storage.resolve(recording.path).unlink(missing_ok=True)
-            except ValueError:
-                log.warning("recording %s has a path outside the storage folder", recording.id)
+                await storage.delete(recording.path)
+            except BadKey:
+                log.warning("recording %s has a path that is not a segment's name", recording.id)
+            except StorageUnavailable as exc:
+                # Kept: the row is what lets the next run find the file again.
+                log.warning("recording %s not deleted this run: %s", recording.id, exc)
+                continue
             await session.delete(recording)
-    if old:
-        log.info("deleted %d recordings older than %d days", len(old), days)
-    return len(old)
+            deleted += 1
+    if deleted:
+        log.info("deleted %d recordings older than %d days", deleted, days)
+    return deleted
 
 
 async def retention_loop(sessions: SessionMaker, storage: RecordingStorage, days: int) -> None:

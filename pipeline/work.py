@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ from rooms import calibration, conduct
 from rooms.db import SessionMaker
 from rooms.models import ScoreCalibration
 from rooms.results import needs_check
+from telemetry.logs import working_on
+from telemetry.metrics import JOB_SECONDS, SCORE_DELAY_SECONDS, TRANSCRIPTION_SECONDS
 from transcription.engine import Engine, without_loops
 from transcription.live import AnswerSoFar
 
@@ -59,9 +62,31 @@ def calibrated(verdict: Verdict, correction: ScoreCalibration | None) -> Verdict
     )
 
 
-def answer_body(interview_id: int, answer: AnswerSoFar, at: float) -> tuple[dict[str, Any], bytes]:
-    """The answer job for `answer`, cut at `at`: the audio of pieces still without text travels
-    with the job, to be transcribed by whoever runs it."""
+def _takes_language(method: Callable[..., object]) -> bool:
+    return "language" in inspect.signature(method).parameters
+
+
+def _warm_up(warm: Callable[..., object], language: str) -> None:
+    """A scorer's warm-up for `language`, when it takes one (the local scorer does not)."""
+    if _takes_language(warm):
+        warm(language=language)
+    else:
+        warm()
+
+
+def _prepare(prepare: Callable[..., object], answer_so_far: str, language: str) -> None:
+    """A scorer's `prepare`, given the language when it takes one."""
+    if _takes_language(prepare):
+        prepare(answer_so_far, language=language)
+    else:
+        prepare(answer_so_far)
+
+
+def answer_body(
+    interview_id: int, answer: AnswerSoFar, at: float, language: str = "en"
+) -> tuple[dict[str, Any], bytes]:
+    """The answer job for `answer`, cut at `at`, in the interview's `language`: the audio of
+    pieces still without text travels with the job, to be transcribed by whoever runs it."""
     pcm = bytearray()
     described = []
     for p in answer.pieces:
@@ -75,8 +100,10 @@ def answer_body(interview_id: int, answer: AnswerSoFar, at: float) -> tuple[dict
         "position": answer.position,
         "started_at": answer.started_at,
         "at": at,
+        "language": language,
         "pieces": described,
     }
+
     return body, bytes(pcm)
 
 
@@ -87,58 +114,79 @@ class Work:
         self,
         sessions: SessionMaker,
         publish: Publish,
-        engine_factory: Callable[[], Engine],
+        engine_factory: Callable[[str], Engine],
         scorer: Scorer,
         engine_name: str = "",
     ) -> None:
         self.sessions = sessions
         self.publish = publish
         self.engine_factory = engine_factory
+        """Makes the speech engine for a language (an interview's: "en", "ru")."""
         self.scorer = scorer
         self.engine_name = engine_name  # stored with each answer
-        self._engine: Engine | None = None
+        self._engines: dict[str, Engine] = {}
         self._speech = ThreadPoolExecutor(1, thread_name_prefix="whisper")
         self._scoring = ThreadPoolExecutor(1, thread_name_prefix="scorer")
         self.timings = Timings()
         self._locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}  # with its users
 
     async def __call__(self, job: Job) -> Reply | None:
+        interview = job.body.get("interview")
+        working_on(interview if isinstance(interview, int) else None)
+        started = time.monotonic()
+        try:
+            return await self._run(job)
+        finally:
+            JOB_SECONDS.labels(job.kind).observe(time.monotonic() - started)
+
+    async def _run(self, job: Job) -> Reply | None:
+        # Jobs queued before interviews had a language carry none: English.
+        language = str(job.body.get("language") or "en")
         if job.kind == JobKind.TRANSCRIBE:
-            return {"text": await self.transcribe(job.pcm, bool(job.body.get("partial")))}
+            partial = bool(job.body.get("partial"))
+            return {"text": await self.transcribe(job.pcm, partial, language)}
         if job.kind == JobKind.ANSWER:
             await self.answer(job)
             return None
         if job.kind == JobKind.WARM_UP:
-            await self.warm_up()
+            await self.warm_up(language)
             return None
         raise ValueError(f"unknown job kind {job.kind!r}")
 
-    def _load(self) -> Engine:
-        """Runs in the speech thread: the engine is loaded once, on first use."""
-        if self._engine is None:
-            self._engine = self.engine_factory()
-        return self._engine
+    def _load(self, language: str = "en") -> Engine:
+        """Runs in the speech thread: each language's engine is loaded once, on first use."""
+        engine = self._engines.get(language)
+        if engine is None:
+            engine = self._engines[language] = self.engine_factory(language)
+        return engine
 
-    async def warm_up(self) -> None:
-        """Load the speech and scoring models before the first answer needs them."""
+    async def warm_up(self, language: str = "en") -> None:
+        """Load the speech and scoring models of `language` before the first answer needs them."""
         loop = asyncio.get_running_loop()
-        waits = [loop.run_in_executor(self._speech, self._load)]
+        waits: list[asyncio.Future[object]] = [
+            loop.run_in_executor(self._speech, self._load, language)
+        ]
+
         warm = getattr(self.scorer, "warm_up", None)
         if warm is not None:
-            waits.append(loop.run_in_executor(self._scoring, warm))
+            waits.append(loop.run_in_executor(self._scoring, _warm_up, warm, language))
         await asyncio.gather(*waits)
 
-    def prepare(self, answer_so_far: str) -> None:
+    def prepare(self, answer_so_far: str, language: str = "en") -> None:
         """Let the scorer get ready for an answer still being given (fire and forget)."""
         prepare = getattr(self.scorer, "prepare", None)
         if prepare is not None:
             with contextlib.suppress(RuntimeError):  # closed: shutting down
-                self._scoring.submit(prepare, answer_so_far)
+                self._scoring.submit(_prepare, prepare, answer_so_far, language)
 
-    async def transcribe(self, pcm: bytes, partial: bool = False) -> str:
+    async def transcribe(self, pcm: bytes, partial: bool = False, language: str = "en") -> str:
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         text = await loop.run_in_executor(
-            self._speech, lambda: self._load().transcribe(pcm, partial)
+            self._speech, lambda: self._load(language).transcribe(pcm, partial)
+        )
+        TRANSCRIPTION_SECONDS.labels("partial" if partial else "final").observe(
+            time.monotonic() - started
         )
         return without_loops(text)  # whichever engine: no "u-mail u-mail u-mail ..." stored
 
@@ -157,7 +205,7 @@ class Work:
                     body["position"],
                     len(audio) / 32000,
                 )
-                text = await self.transcribe(audio)
+                text = await self.transcribe(audio, language=str(body.get("language") or "en"))
             if text:
                 segments.append({"start": piece["start"], "end": piece["end"], "text": text})
         return " ".join(s["text"] for s in segments).strip(), segments
@@ -170,7 +218,9 @@ class Work:
         body = job.body
         interview_id, position, at = int(body["interview"]), int(body["position"]), body["at"]
         text, segments = await self.answer_text(body, job.pcm)
-        engine_name = self._engine.name if self._engine is not None else self.engine_name
+        language = str(body.get("language") or "en")
+        engine = self._engines.get(language)
+        engine_name = engine.name if engine is not None else self.engine_name
         # Jobs of one question (asked again after Previous) store and score one at a time here;
         # across workers the database row lock does the same.
         key = (interview_id, position)
@@ -179,7 +229,14 @@ class Work:
         try:
             async with lock:
                 await self._store_and_score(
-                    interview_id, position, at, body["started_at"], text, segments, engine_name
+                    interview_id,
+                    position,
+                    at,
+                    body["started_at"],
+                    text,
+                    segments,
+                    engine_name,
+                    language,
                 )
         finally:
             lock, users = self._locks[key]
@@ -197,6 +254,7 @@ class Work:
         text: str,
         segments: list[dict[str, Any]],
         engine_name: str,
+        language: str = "en",
     ) -> None:
         async def store(session: AsyncSession) -> str:
             answer = await conduct.save_answer(
@@ -227,6 +285,7 @@ class Work:
             question.expected_answer,
             tuple(question.key_points),
             tuple(question.misconceptions or ()),
+            language,
         )
         scored = await self.score(spec, stored)
 
@@ -259,6 +318,7 @@ class Work:
         if verdict is None:  # the answer grew meanwhile; its own job scores it
             return
         self.timings.to_score.append(time.time() - at)
+        SCORE_DELAY_SECONDS.observe(time.time() - at)
         log.info(
             "scored interview %s question %s: %s (%s)",
             interview_id,

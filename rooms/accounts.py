@@ -54,7 +54,9 @@ def normalize_email(value: str, field: str = "email") -> str:
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(field, f"Enter a valid email address ({exc}).") from exc
+        raise InvalidInput(
+            field, "Enter a valid email address (%(reason)s).", reason=str(exc)
+        ) from exc
     return _fold(result.normalized)
 
 
@@ -62,10 +64,14 @@ def check_password_rules(password: str) -> None:
     """Raise InvalidInput unless the password is acceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            "password", f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."
+            "password",
+            "Use at least %(count)s characters for the password.",
+            count=MIN_PASSWORD_LENGTH,
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+        raise InvalidInput(
+            "password", "Use at most %(count)s characters.", count=MAX_PASSWORD_LENGTH
+        )
 
 
 async def hash_password(password: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,13 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms.code_tasks import CheckSkipped, CodeTask, run_reference, task_problems
 from rooms.models import Question, Specialization, Topic
 
 BUNDLED_DIR = Path(__file__).parent / "bank"
 DIFFICULTIES = ("easy", "medium", "hard")
 LANGUAGES = ("en", "ru")
+KINDS = ("talk", "code")
 MIN_TOPICS = 8
 MIN_QUESTIONS = 12
 KEY_POINTS_RANGE = (3, 6)
@@ -59,6 +62,12 @@ class BankQuestion:
     key_points: tuple[str, ...]
     misconceptions: tuple[str, ...] = ()
     """Common wrong beliefs; an answer asserting one is marked and scored down."""
+    code: CodeTask | None = None
+    """For a `kind: code` question: the function to write, its starter, solution and tests."""
+
+    @property
+    def kind(self) -> str:
+        return "code" if self.code else "talk"
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,22 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
                     f"{where}misconceptions",
                     f"at most {MAX_MISCONCEPTIONS}",
                 )
+        kind = checker.text(item, "kind", where, required=False) or "talk"
+        code: CodeTask | None = None
+        if kind not in KINDS:
+            checker.fail(
+                item.key_lines.get("kind", item.line), f"{where}kind", "must be talk or code"
+            )
+        elif kind == "code" or "code" in item:
+            code_line = item.key_lines.get("code", item.line)
+            if kind != "code":
+                checker.fail(code_line, f"{where}code", "only a `kind: code` question has code")
+            found = task_problems(item.get("code"))
+            for name, message in found:
+                checker.fail(code_line, f"{where}{name}", message)
+            if not found:
+                # Plain JSON values: the loader's mappings remember their lines.
+                code = CodeTask.from_dict(json.loads(json.dumps(item["code"])))
         questions.append(
             BankQuestion(
                 slug=slug,
@@ -221,6 +246,7 @@ def parse_bank(text: str, path: str = "<bank>") -> Bank:
                 expected_answer=checker.text(item, "expected_answer", where),
                 key_points=tuple(points),
                 misconceptions=tuple(wrong),
+                code=code,
             )
         )
     if len(questions) < MIN_QUESTIONS:
@@ -278,6 +304,12 @@ def bundled_banks_in(language: str) -> list[Bank]:
     return load_banks(sorted((BUNDLED_DIR / language).glob("*.yaml")))
 
 
+def all_bundled_banks() -> list[Bank]:
+    """Every shipped bank: the English ones, then each other language's (`bank/<language>/`)."""
+    languages = sorted(p.name for p in BUNDLED_DIR.iterdir() if p.is_dir())
+    return bundled_banks() + [b for language in languages for b in bundled_banks_in(language)]
+
+
 def dump_bank(bank: Bank) -> str:
     """The bank as YAML in the same shape the loader reads."""
     data = {
@@ -295,6 +327,7 @@ def dump_bank(bank: Bank) -> str:
                 "expected_answer": q.expected_answer,
                 "key_points": list(q.key_points),
                 "misconceptions": list(q.misconceptions),
+                **({"kind": "code", "code": q.code.as_dict()} if q.code else {}),
             }
             for q in bank.questions
         ],
@@ -339,5 +372,40 @@ async def import_banks(session: AsyncSession, banks: list[Bank]) -> None:
             row.expected_answer = question.expected_answer
             row.key_points = list(question.key_points)
             row.misconceptions = list(question.misconceptions)
+            row.kind = question.kind
+            row.code = question.code.as_dict() if question.code else None
             session.add(row)
     await session.flush()
+
+
+@dataclass(frozen=True)
+class SolutionCheck:
+    """What `check_solutions` found: problems, and the coding questions it could not run."""
+
+    problems: list[BankProblem]
+    checked: int
+    skipped: list[str]
+    """`slug (language): why` for each question whose language cannot run here."""
+
+
+def check_solutions(banks: list[Bank]) -> SolutionCheck:
+    """Run every coding question's reference solution against its tests."""
+    problems: list[BankProblem] = []
+    skipped: list[str] = []
+    checked = 0
+    for bank in banks:
+        for index, question in enumerate(bank.questions):
+            if question.code is None:
+                continue
+            try:
+                failures = run_reference(question.code)
+            except CheckSkipped as exc:
+                skipped.append(f"{question.slug} ({question.code.language}): {exc}")
+                continue
+            checked += 1
+            where = f"questions[{index}].code.solution"
+            problems.extend(
+                BankProblem(bank.source, 1, where, f"{question.slug}: {failure}")
+                for failure in failures
+            )
+    return SolutionCheck(problems, checked, skipped)

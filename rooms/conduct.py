@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from rooms.code_tasks import CodeTask
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import transition
 from rooms.models import (
@@ -41,10 +42,15 @@ class QuestionOnScreen:
     expected_answer: str
     key_points: list[str]
     difficulty: str
+    code: CodeTask | None = None
+    """A coding question's task: the candidate sees the visible tests, the recruiter all."""
 
     def for_candidate(self) -> dict[str, Any]:
-        """What the candidate may see: never the expected answer."""
-        return {"position": self.position, "total": self.total, "text": self.text}
+        """What the candidate may see: never the expected answer, solution or hidden tests."""
+        shown: dict[str, Any] = {"position": self.position, "total": self.total, "text": self.text}
+        if self.code:
+            shown["code"] = self.code.for_candidate()
+        return shown
 
     def for_recruiter(self) -> dict[str, Any]:
         return {
@@ -56,6 +62,7 @@ class QuestionOnScreen:
             "expected_answer": self.expected_answer,
             "key_points": self.key_points,
             "difficulty": self.difficulty,
+            "code": self.code.for_recruiter() if self.code else None,
         }
 
 
@@ -91,6 +98,7 @@ def current_question(interview: Interview) -> QuestionOnScreen | None:
         expected_answer=question.expected_answer,
         key_points=list(question.key_points),
         difficulty=question.difficulty,
+        code=CodeTask.from_dict(question.code) if question.code else None,
     )
 
 
@@ -99,7 +107,9 @@ def _require(interview: Interview, *states: InterviewState, action: str) -> None
     if state not in states:
         if state is InterviewState.COMPLETED:
             raise IllegalTransition(state, InterviewState.COMPLETED)
-        raise InvalidInput("state", f"Cannot {action} in the {state.value} stage.")
+        raise InvalidInput(
+            "state", "Cannot %(action)s in the %(stage)s stage.", action=action, stage=state.value
+        )
 
 
 async def set_topic(
@@ -169,10 +179,15 @@ async def show_question(
     total = len(interview.questions)
     if not 1 <= position <= total:
         raise InvalidInput(
-            "position", f"There is no question {position}: this interview has {total}."
+            "position",
+            "There is no question %(position)s: this interview has %(total)s.",
+            position=position,
+            total=total,
         )
     if position == interview.current_question:
-        raise InvalidInput("position", f"Question {position} is already on screen.")
+        raise InvalidInput(
+            "position", "Question %(position)s is already on screen.", position=position
+        )
     return await _show(session, interview, position)
 
 
@@ -182,8 +197,9 @@ async def finish_technical(session: AsyncSession, interview: Interview) -> Inter
     if interview.current_question != len(interview.questions):
         raise InvalidInput(
             "position",
-            f"Finish the technical part after the last question "
-            f"(now on {interview.current_question} of {len(interview.questions)}).",
+            "Finish the technical part after the last question (now on %(current)s of %(total)s).",
+            current=interview.current_question,
+            total=len(interview.questions),
         )
     interview.current_question = None
     return await transition(session, interview, InterviewState.FINISHING)
@@ -198,7 +214,9 @@ async def save_notes(
 ) -> Note:
     """Store the notes (the whole text; the latest save wins)."""
     if len(text) > MAX_NOTES_CHARS:
-        raise InvalidInput("notes", f"Notes are limited to {MAX_NOTES_CHARS:,} characters.")
+        raise InvalidInput(
+            "notes", "Notes are limited to %(count)s characters.", count=f"{MAX_NOTES_CHARS:,}"
+        )
     note = await session.get(Note, interview.id)
     if note is None:
         note = Note(interview_id=interview.id)

@@ -8,12 +8,17 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    """A value a user typed is not acceptable; `field` names the form field."""
+    """A value a user typed is not acceptable; `field` names the form field.
 
-    def __init__(self, field: str, message: str) -> None:
+    `template` is the English text with %(name)s placeholders filled from `params`: the web
+    edge translates the template, then fills it (`message` is the English text)."""
+
+    def __init__(self, field: str, template: str, **params: object) -> None:
         self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.template = template
+        self.params = params
+        self.message = template % params if params else template
+        super().__init__(f"{field}: {self.message}")
 
 
 class NotFound(DomainError):

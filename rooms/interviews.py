@@ -52,7 +52,9 @@ def validate_person(name: str, email: str, who: str) -> Person:
     if not clean:
         raise InvalidInput(f"{who}_name", "Enter a name.")
     if len(clean) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"{who}_name", f"Use at most {MAX_NAME_LENGTH} characters.")
+        raise InvalidInput(
+            f"{who}_name", "Use at most %(count)s characters.", count=MAX_NAME_LENGTH
+        )
     if any(ch in clean for ch in "<>\x00"):
         raise InvalidInput(f"{who}_name", "A name cannot contain < or >.")
     return Person(clean, normalize_email(email, f"{who}_email"))
@@ -80,11 +82,11 @@ def parse_schedule(
     if zone not in time_zones():
         # Not only unknown names: "Europe" is a folder of the zone database (IsADirectoryError)
         # and a very long name fails in the file system, so only listed zones are opened.
-        raise InvalidInput("time_zone", f"Unknown time zone {zone[:64]!r}.")
+        raise InvalidInput("time_zone", "Unknown time zone %(zone)r.", zone=zone[:64])
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInput("time_zone", f"Unknown time zone {zone[:64]!r}.") from None
+        raise InvalidInput("time_zone", "Unknown time zone %(zone)r.", zone=zone[:64]) from None
     try:
         local = datetime.combine(date.fromisoformat(day[:20]), time.fromisoformat(clock[:20]))
         at = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
@@ -171,7 +173,9 @@ async def choose_questions(session: AsyncSession, interview: Interview, count: i
     )
     if not 1 <= count <= len(available):
         raise InvalidInput(
-            "question_count", f"Choose between 1 and {len(available)} technical questions."
+            "question_count",
+            "Choose between 1 and %(count)s technical questions.",
+            count=len(available),
         )
     interview.question_count = count
     for position, question in enumerate(available[:count], start=1):

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -158,6 +159,9 @@ class Question(Base):
     expected_answer: Mapped[str] = mapped_column(Text)
     key_points: Mapped[list[str]] = mapped_column(JSON, default=list)
     misconceptions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(16), default="talk")
+    """`talk`, or `code`: the candidate also writes `code` (rooms.code_tasks.CodeTask)."""
+    code: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     specialization: Mapped[Specialization] = relationship(back_populates="questions")
 
@@ -178,6 +182,9 @@ class Interview(Base):
     candidate_token: Mapped[str] = mapped_column(String(64), unique=True)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    """The interview's language (a code such as "en" or "ru"): its candidate's pages and emails,
+    its question bank, and the language its answers are transcribed and scored in."""
     question_count: Mapped[int] = mapped_column(Integer, default=10)
     current_question: Mapped[int | None] = mapped_column(Integer)
     """1-based position of the question on screen during the technical part."""
@@ -300,6 +307,10 @@ class Recording(Base):
     gap_before_s: Mapped[float | None] = mapped_column(Float)
     """Seconds between the end of the previous segment and this one's start (None for the first)."""
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    """Audio lost on the way (packets that never came), written as silence."""
+    gaps: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    """[seconds into the file, length] of each loss long enough to mark on the timeline."""
 
 
 class Answer(Base):
@@ -367,3 +378,36 @@ class ScoreCalibration(Base):
 
     def apply(self, score: float) -> float:
         return round(min(10.0, max(0.0, self.scale * score + self.offset)), 1)
+
+
+class CodeEdit(Base):
+    """One Yjs update of an interview's shared code (every question's text in one document),
+    in the order the server received them: the document is their union, the replay their
+    sequence in time."""
+
+    __tablename__ = "code_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(
+        ForeignKey("interviews.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(String(16))  # recruiter | candidate
+    update: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CodeResult(Base):
+    """The last run of a coding question's tests: the visible ones in the candidate's browser,
+    the hidden ones in the recruiter's (they are never sent to the candidate)."""
+
+    __tablename__ = "code_results"
+    __table_args__ = (UniqueConstraint("interview_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    visible: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """{"status", "output", "tests": [{"passed", ...}], "at"} of the candidate's last run."""
+    hidden: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """{"status", "passed", "total", "failing": [...], "code", "at"}: part of the verdict."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -49,13 +49,27 @@ async def start_segment(
 
 
 async def update_segment(
-    session: AsyncSession, recording_id: int, duration_s: float, closed_at: datetime | None
+    session: AsyncSession,
+    recording_id: int,
+    duration_s: float,
+    closed_at: datetime | None,
+    lost_s: float = 0.0,
+    gaps: list[tuple[float, float]] | None = None,
 ) -> None:
     recording = await session.get(Recording, recording_id)
     if recording is not None:
         recording.duration_s = duration_s
+        recording.lost_s = round(lost_s, 2)
+        recording.gaps = [[a, b] for a, b in gaps] if gaps else None
         if closed_at is not None:
             recording.closed_at = closed_at
+
+
+async def is_recorded(session: AsyncSession, path: str) -> bool:
+    """Whether a segment file of this name still belongs to a recording (not deleted, not
+    purged)."""
+    found = await session.scalar(select(Recording.id).where(Recording.path == path).limit(1))
+    return found is not None
 
 
 async def segments(session: AsyncSession, interview_id: int, role: str) -> list[Recording]:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms import conduct
+from rooms.code_documents import code_summary
 from rooms.errors import InvalidInput, NotFound
 from rooms.models import Interview, InterviewQuestion, Recording, Score, Topic, TopicCheck
 
@@ -84,6 +85,7 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
         )
     )
     note = await conduct.notes_of(session, interview.id)
+    code = await code_summary(session, interview.id)
     questions = []
     for link in interview.questions:
         q = link.question
@@ -101,6 +103,7 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
                 "pending": answer is not None and not answer.engine,
                 "transcript": answer.text if answer else "",
                 "segments": answer.segments if answer else [],
+                "code": code.get(link.position),
                 "answer_started_at": answer.started_at.isoformat()
                 if answer and answer.started_at
                 else None,
@@ -145,6 +148,17 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
                 "started_ts": r.started_at.timestamp(),
                 "duration_s": r.duration_s,
                 "gap_before_s": r.gap_before_s,
+                "lost_s": r.lost_s or 0.0,
+                "gaps": [
+                    {
+                        "at": a,
+                        "length": b,
+                        "left": 100 * a / r.duration_s,
+                        "width": 100 * b / r.duration_s,
+                    }
+                    for a, b in (r.gaps or [])
+                    if r.duration_s > 0
+                ],
             }
             for r in recordings
         ],

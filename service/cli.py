@@ -11,11 +11,19 @@ import sys
 from pathlib import Path
 
 from rooms import accounts, sessions
-from rooms.bank import BankInvalid, bundled_banks, dump_bank, import_banks, load_banks
+from rooms.bank import (
+    BankInvalid,
+    all_bundled_banks,
+    check_solutions,
+    dump_bank,
+    import_banks,
+    load_banks,
+)
 from rooms.db import make_engine, make_sessionmaker
 from rooms.errors import InvalidInput
 from rooms.migrate import upgrade
 from service.settings import Settings, SettingsError
+from telemetry.logs import configure as configure_logging
 
 
 async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -84,10 +92,10 @@ def _ask_password() -> str:
 
 
 def migrate(settings: Settings) -> None:
-    """Bring the schema up to date and load the bundled question bank."""
+    """Bring the schema up to date and load the bundled question banks (every language)."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
-    banks = bundled_banks()
+    banks = all_bundled_banks()
     asyncio.run(_with_session(settings, lambda s: import_banks(s, banks)))
     print(f"database ready; {len(banks)} specializations loaded")
 
@@ -105,7 +113,14 @@ def serve(settings: Settings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None)
+    # The "Running on" banner through the log: with LOG_FORMAT=json every line is JSON.
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=logging.getLogger(__name__).info,
+    )
 
 
 async def _requeue(url: str) -> int:
@@ -129,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--migrate", action="store_true", help="migrate before serving")
     work = commands.add_parser("worker", help="run speech jobs from the Redis queue (REDIS_URL)")
     work.add_argument("--name", help="consumer name in the group (default: host-pid)")
+    work.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (no token)"
+    )
+    work.add_argument("--metrics-host", default="127.0.0.1", help="address of --metrics-port")
     commands.add_parser(
         "requeue-failed-jobs", help="put answer jobs that failed 3 times back in the queue"
     )
@@ -166,10 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     # Everything this service writes (database, outbox, recordings, keys) is for its own user.
     os.umask(0o077)
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Text until the settings are read (their errors are printed either way), then LOG_FORMAT.
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), "text")
     # aioice logs every ICE check at INFO: keep the operator's log readable.
     logging.getLogger("aioice").setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG: emails, names, notes.
@@ -179,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.log_format != "text":
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"), settings.log_format)
     if args.command == "serve":
         if args.host or args.port:
             settings = Settings(
@@ -201,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from service.worker import run_worker
 
-        asyncio.run(run_worker(settings, args.name))
+        asyncio.run(
+            run_worker(settings, args.name, metrics_at=(args.metrics_host, args.metrics_port))
+        )
     elif args.command == "requeue-failed-jobs":
         if not settings.redis_url:
             print("error: failed jobs are kept only in Redis: set REDIS_URL", file=sys.stderr)
@@ -241,25 +262,44 @@ def main(argv: list[str] | None = None) -> int:
         if days <= 0:
             print("error: give --days N (N > 0) or set RECORDING_RETENTION_DAYS", file=sys.stderr)
             return 2
-        from media.storage import LocalStorage
+        from pipeline.factories import make_storage
         from pipeline.retention import purge_recordings
 
-        engine = make_engine(settings.effective_database_url)
-        count = asyncio.run(
-            purge_recordings(make_sessionmaker(engine), LocalStorage(settings.recordings_dir), days)
-        )
+        async def purge_now() -> int:
+            engine = make_engine(settings.effective_database_url)
+            storage = make_storage(settings)
+            await storage.start()
+            try:
+                return await purge_recordings(make_sessionmaker(engine), storage, days)
+            finally:
+                await storage.close()
+                await engine.dispose()
+
+        count = asyncio.run(purge_now())
         print(f"deleted {count} recordings older than {days} days")
     elif args.command == "bank":
         files = args.files if getattr(args, "files", None) else None
         try:
-            banks = load_banks(files) if files else bundled_banks()
+            banks = load_banks(files) if files else all_bundled_banks()
         except BankInvalid as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
             return 1
         if args.bank_command == "validate":
+            check = check_solutions(banks)
+            for problem in check.problems:
+                print(problem, file=sys.stderr)
             for b in banks:
-                print(f"{b.source}: ok, {len(b.topics)} topics, {len(b.questions)} questions")
+                coding = sum(1 for q in b.questions if q.code)
+                print(
+                    f"{b.source}: ok, {len(b.topics)} topics, {len(b.questions)} questions"
+                    f" ({coding} coding)"
+                )
+            print(f"reference solutions: {check.checked} pass their tests")
+            for skipped in check.skipped:
+                print(f"skipped {skipped}")
+            if check.problems:
+                return 1
         elif args.bank_command == "import":
             asyncio.run(_with_session(settings, lambda s: import_banks(s, banks)))
             print(f"imported {len(banks)} specializations")

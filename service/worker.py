@@ -13,14 +13,21 @@ from jobs.worker import StreamWorker
 from pipeline.factories import make_work
 from rooms.db import make_engine, make_sessionmaker
 from service.settings import Settings
+from telemetry.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, name: str | None) -> None:
+async def run_worker(
+    settings: Settings, name: str | None, metrics_at: tuple[str, int | None] = ("", None)
+) -> None:
     """Serve speech jobs from the Redis stream until SIGTERM or SIGINT (the running job is
     finished first; a job of a worker that dies is taken over by another after
-    JOB_RECLAIM_S)."""
+    JOB_RECLAIM_S). With a port in `metrics_at`, /metrics is served there: a separate bind,
+    for the scraper's network only."""
+    host, port = metrics_at
+    if port is not None:
+        serve_metrics(host, port)
     client = aioredis.Redis(
         connection_pool=aioredis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=10, timeout=10

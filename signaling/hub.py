@@ -31,14 +31,17 @@ from bus.events import (
 )
 from bus.pubsub import Bus
 from media.peer import MediaError
+from rooms.code_documents import CodeDocuments, CodeRefused, decode_update, save_result
 from rooms.db import SessionMaker
-from rooms.errors import NotFound
-from rooms.interviews import candidate_ready_to_join, get_by_candidate_token, get_for_recruiter
+from rooms.interviews import candidate_ready_to_join
+from rooms.joins import JoinFacts
 from rooms.models import Interview
 from rooms.recordings import both_consented, segments
 from rooms.states import InterviewState, is_live
 from signaling import protocol
+from signaling.admission import Admissions
 from signaling.presence import PRESENCE_TTL_S, PresenceStore
+from telemetry.logs import working_on
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,6 @@ CLOSE_JOIN_DEADLINE = 4408
 CLOSE_TOO_MANY_FROM_ADDRESS = 4429
 """This address holds WS_PER_ADDRESS sockets already."""
 
-SignedIn = Callable[[], Awaitable[int | None]]
-
 
 def _network(address: str) -> str:
     """What the per-address limit counts by: the address, or its /64 for IPv6."""
@@ -93,7 +94,7 @@ def _where(exc: BaseException) -> str:
     return " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     """A token bucket: `rate` messages a second, bursts up to `capacity`."""
 
@@ -116,17 +117,18 @@ class _Bucket:
         return False
 
 
-@dataclass
+@dataclass(slots=True)
 class Peer:
-    """One connected page."""
+    """One connected page (slots: a node holds thousands)."""
 
     id: str
     ws: web.WebSocketResponse
     recruiter_id: int | None
     address: str = ""
     """The client's address (behind trusted proxies, the one they forwarded)."""
-    signed_in: SignedIn | None = None
-    """Checks the recruiter's sign-in again when the page joins (it may have ended since)."""
+    sign_in_token: str | None = None
+    """The browser's sign-in token, checked when the page joins (it may have ended since the
+    socket opened), batched with other joins."""
     bucket: _Bucket | None = None
     role: str = ""
     call: str = ""
@@ -191,7 +193,10 @@ class Hub:
         media: MediaGateway | None = None,
         on_join: Callable[[int, str], Awaitable[None]] | None = None,
         on_move: Callable[[InterviewMoved], Awaitable[None]] | None = None,
+        code: CodeDocuments | None = None,
     ) -> None:
+        self.code = code
+        """The interviews' shared code documents (None: no code editor on this node)."""
         self.ice_servers = ice_servers
         self.ice_transport_policy = ice_transport_policy
         """Sent to pages with their ICE servers: `relay` makes them use TURN only."""
@@ -199,6 +204,8 @@ class Hub:
         self.bus = bus
         self.presence = presence
         self.sessions = sessions
+        self.admissions = Admissions(sessions)
+        """The join's reads of sign-ins and interviews, batched across concurrent joins."""
         self.max_connections = max_connections
         self.max_per_address = max_per_address
         """Sockets one address (an IPv6 /64) may hold; the next is closed with 4429."""
@@ -221,13 +228,22 @@ class Hub:
     def connections(self) -> int:
         return len(self._peers)
 
+    @property
+    def calls(self) -> int:
+        """Calls with at least one page on this node."""
+        return len(self._calls)
+
     async def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="presence-refresh")
 
     async def close_connections(self) -> None:
         """Close every page's WebSocket (1001: going away); pages reconnect to another node."""
-        for peer in list(self._peers.values()):
-            await peer.ws.close(code=1001, message=b"server shutting down")
+        # All at once: one by one, each waiting for its page's closing frame, thousands of
+        # sockets would hold the restart for seconds.
+        await asyncio.gather(
+            *(p.ws.close(code=1001, message=b"server shutting down") for p in self._peers.values()),
+            return_exceptions=True,
+        )
 
     async def stop(self) -> None:
         if self._refresher:
@@ -235,17 +251,28 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         await self.close_connections()
+        await self.admissions.close()
+        if self.code is not None:
+            await self.code.flush()
 
     async def serve(
         self,
         request: web.Request,
         recruiter_id: int | None,
         address: str = "",
-        signed_in: SignedIn | None = None,
+        sign_in_token: str | None = None,
     ) -> web.WebSocketResponse:
-        """Run one page's WebSocket until it closes (or misses the join deadline)."""
-        # Frames up to 1 MiB are read and refused with an error; larger ones close the socket (1009).
-        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=protocol.MAX_FRAME_BYTES)
+        """Run one page's WebSocket until it closes (or misses the join deadline).
+
+        A recruiter is known by `sign_in_token` (checked when the page joins) or, without one,
+        `recruiter_id`.
+        """
+        # Frames up to 1 MiB are read and refused with an error; larger ones close the socket
+        # (1009). No permessage-deflate: its zlib state per socket costs memory and CPU, and
+        # signaling messages are small.
+        ws = web.WebSocketResponse(
+            heartbeat=20, max_msg_size=protocol.MAX_FRAME_BYTES, compress=False
+        )
         try:
             await ws.prepare(request)
         except ConnectionError:
@@ -264,7 +291,7 @@ class Hub:
             ws=ws,
             recruiter_id=recruiter_id,
             address=address,
-            signed_in=signed_in,
+            sign_in_token=sign_in_token,
             bucket=_Bucket(self.messages_per_s, self.messages_per_s * 5),
         )
         self._peers[peer.id] = peer
@@ -334,6 +361,11 @@ class Hub:
                 await self._media_offer(peer, message.sdp)
             elif isinstance(message, protocol.ProbeOffer):
                 await self._probe_offer(peer, message.sdp)
+            elif isinstance(
+                message,
+                protocol.CodeSync | protocol.CodeUpdate | protocol.CodeRun | protocol.CodeTests,
+            ):
+                await self._code(peer, message)
             else:
                 await self._relay(peer, message.model_dump(exclude_none=False))
         except protocol.ProtocolError as exc:
@@ -351,28 +383,17 @@ class Hub:
     async def _join(self, peer: Peer, message: protocol.Join) -> None:
         if peer.call:
             raise protocol.ProtocolError("already_joined", "This connection is already in a room.")
-        async with self.sessions() as session:
-            try:
-                if message.role == "recruiter":
-                    if peer.signed_in is not None:
-                        peer.recruiter_id = await peer.signed_in()
-                    if peer.recruiter_id is None:
-                        raise protocol.ProtocolError(
-                            "forbidden", "Sign in to join as the recruiter."
-                        )
-                    if message.interview is None:
-                        raise protocol.ProtocolError("bad_message", "Say which interview to join.")
-                    interview = await get_for_recruiter(
-                        session, peer.recruiter_id, message.interview
-                    )
-                else:
-                    interview = await get_by_candidate_token(session, message.token or "")
-            except NotFound:
-                raise protocol.ProtocolError("not_found", "No such interview.") from None
+        if message.role == "recruiter":
+            interview = await self._recruiters_interview(peer, message.interview)
+        else:
+            interview = await self.admissions.candidate(message.token or "")
+        if interview is None:
+            raise protocol.ProtocolError("not_found", "No such interview.")
         if not is_live(InterviewState(interview.state)):
             raise protocol.ProtocolError("ended", "This interview has ended.")
         peer.role = message.role
         peer.interview_id = interview.id
+        working_on(interview.id)  # every later line of this page's socket names it
         peer.call = room_channel(interview.id)
         call = self._calls.get(peer.call)
         if call is None:
@@ -381,8 +402,7 @@ class Hub:
             self._handlers[peer.call] = handler
             await self.bus.subscribe(peer.call, handler)
         call.peers[peer.id] = peer
-        await self.presence.put(peer.call, peer.id, peer.info())
-        peers = await self.presence.peers(peer.call)
+        peers = await self.presence.put_and_peers(peer.call, peer.id, peer.info())
         await self._send(
             peer,
             {
@@ -397,6 +417,32 @@ class Hub:
             },
         )
         await self.bus.publish(peer.call, encode(PresenceChanged(peer.id, peer.role, interview.id)))
+
+    async def _recruiters_interview(self, peer: Peer, interview_id: int | None) -> JoinFacts | None:
+        """The interview a recruiter's page joins, if it is theirs; their sign-in is read at the
+        same time, in the same batch of queries."""
+        if peer.sign_in_token is not None:
+            asked = None if interview_id is None else self.admissions.interview(interview_id)
+            try:
+                peer.recruiter_id = await self.admissions.recruiter(peer.sign_in_token)
+            except BaseException:
+                # The same round failed: its error is raised once, here (and not logged again
+                # as never retrieved).
+                if asked is not None and not asked.cancel() and not asked.cancelled():
+                    asked.exception()
+                raise
+            interview = await asked if asked is not None else None
+        else:
+            interview = None
+            if interview_id is not None and peer.recruiter_id is not None:
+                interview = await self.admissions.interview(interview_id)
+        if peer.recruiter_id is None:
+            raise protocol.ProtocolError("forbidden", "Sign in to join as the recruiter.")
+        if interview_id is None:
+            raise protocol.ProtocolError("bad_message", "Say which interview to join.")
+        if interview is None or interview.recruiter_id != peer.recruiter_id:
+            return None  # someone else's interview looks exactly like a missing one
+        return interview
 
     async def _ready(self, peer: Peer) -> None:
         if peer.role != "candidate":
@@ -455,6 +501,47 @@ class Hub:
             raise protocol.ProtocolError("bad_sdp", str(exc)) from None
         await self._send(peer, {"type": "probe-answer", "sdp": answer})
 
+    async def _code(
+        self,
+        peer: Peer,
+        message: protocol.CodeSync | protocol.CodeUpdate | protocol.CodeRun | protocol.CodeTests,
+    ) -> None:
+        """The shared code editor: sync and store edits, store and relay test results."""
+        if self.code is None:
+            raise protocol.ProtocolError("unavailable", "The code editor is off on this server.")
+        try:
+            if isinstance(message, protocol.CodeSync):
+                reply = await self.code.sync(peer.interview_id, message.state)
+                await self._send(peer, {"type": "code-sync", **reply})
+                return
+            if isinstance(message, protocol.CodeUpdate):
+                update = decode_update(message.update)
+                await self.code.apply(peer.interview_id, update)
+                await self._relay(peer, {"type": "code-update", "update": message.update})
+                self.code.store(peer.interview_id, peer.role, update)
+                return
+        except CodeRefused as exc:
+            raise protocol.ProtocolError(exc.code, exc.message) from None
+        wanted = "candidate" if isinstance(message, protocol.CodeRun) else "recruiter"
+        if peer.role != wanted:
+            raise protocol.ProtocolError(
+                "not_allowed", f"Only the {wanted}'s page sends {message.type}."
+            )
+        result = message.model_dump(exclude={"type"})
+        if isinstance(message, protocol.CodeTests):
+            # The verdict keeps the code the tests ran on, as the server has it now.
+            await self.code.open(peer.interview_id)
+            result["code"] = self.code.text(peer.interview_id, message.position) or ""
+        async with self.sessions.begin() as session:
+            part = "visible" if isinstance(message, protocol.CodeRun) else "hidden"
+            await save_result(session, peer.interview_id, message.position, **{part: result})
+        if isinstance(message, protocol.CodeTests):
+            # The hidden tests' inputs are in the failing cases: recruiters' pages only.
+            payload = {**message.model_dump(), "from": peer.id}
+            await self.bus.publish(peer.call, encode(ForPages(payload, ["recruiter"])))
+        else:
+            await self._relay(peer, message.model_dump())
+
     async def _relay(self, peer: Peer, message: dict[str, Any]) -> None:
         message["from"] = peer.id
         await self.bus.publish(peer.call, encode(Relayed(peer.id, message)))
@@ -478,6 +565,8 @@ class Hub:
         # Two peers of a call leaving at once both find it empty after the awaits above.
         if call is not None and not call.peers and self._calls.get(peer.call) is call:
             del self._calls[peer.call]
+            if self.code is not None:
+                self.code.close(peer.interview_id)
             handler = self._handlers.pop(peer.call, None)
             if handler is not None:
                 await self.bus.unsubscribe(peer.call, handler)
@@ -509,6 +598,12 @@ class Hub:
                     except Exception:
                         log.exception("join hook failed")
             case Relayed(sender, payload):
+                if (
+                    payload.get("type") == "code-update"
+                    and self.code is not None
+                    and sender not in self._peers
+                ):
+                    self._code_from_elsewhere(channel, str(payload.get("update", "")))
                 target = payload.get("to")
                 for peer in list(call.peers.values()):
                     if peer.id == sender or (target and peer.id != target):
@@ -526,6 +621,18 @@ class Hub:
                         continue
                     await self._send(peer, payload)
 
+    def _code_from_elsewhere(self, channel: str, update: str) -> None:
+        """Another node stored a code update: keep this node's document in step."""
+        assert self.code is not None
+        call = self._calls.get(channel)
+        peer = next(iter(call.peers.values()), None) if call else None
+        if peer is None:
+            return
+        try:
+            self.code.applied_elsewhere(peer.interview_id, decode_update(update))
+        except CodeRefused:
+            log.warning("dropping an unreadable code update on %s", channel)
+
     async def _send(self, peer: Peer, message: dict[str, Any]) -> None:
         if peer.ws.closed:
             return
@@ -535,9 +642,10 @@ class Hub:
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_TTL_S / 3)
-            for peer in list(self._peers.values()):
-                if peer.call:
-                    try:
-                        await self.presence.put(peer.call, peer.id, peer.info())
-                    except Exception:
-                        log.exception("presence refresh failed")
+            entries = [(p.call, p.id, p.info()) for p in list(self._peers.values()) if p.call]
+            # One pipeline per 500 pages instead of a round trip each (a node holds thousands).
+            for start in range(0, len(entries), 500):
+                try:
+                    await self.presence.put_many(entries[start : start + 500])
+                except Exception:
+                    log.exception("presence refresh failed")

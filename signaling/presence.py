@@ -17,6 +17,16 @@ class PresenceStore(Protocol):
 
     async def put(self, room: str, peer: str, info: dict[str, Any]) -> None: ...
 
+    async def put_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Several (room, peer, info) entries in one go (a node refreshing all its pages)."""
+        ...
+
+    async def put_and_peers(
+        self, room: str, peer: str, info: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """`put`, then `peers` of the room, in one round trip (a page joining)."""
+        ...
+
     async def remove(self, room: str, peer: str) -> None: ...
 
     async def peers(self, room: str) -> dict[str, dict[str, Any]]: ...
@@ -28,6 +38,16 @@ class MemoryPresence:
 
     async def put(self, room: str, peer: str, info: dict[str, Any]) -> None:
         self._rooms.setdefault(room, {})[peer] = dict(info)
+
+    async def put_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        for room, peer, info in entries:
+            await self.put(room, peer, info)
+
+    async def put_and_peers(
+        self, room: str, peer: str, info: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        await self.put(room, peer, info)
+        return await self.peers(room)
 
     async def remove(self, room: str, peer: str) -> None:
         peers = self._rooms.get(room)
@@ -48,18 +68,37 @@ class RedisPresence:
         self._prefix = prefix
 
     async def put(self, room: str, peer: str, info: dict[str, Any]) -> None:
+        await self.put_many([(room, peer, info)])
+
+    async def put_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        expires = time.time() + PRESENCE_TTL_S
+        async with self._client.pipeline(transaction=False) as pipe:
+            for room, peer, info in entries:
+                key = self._prefix + room
+                pipe.hset(key, peer, json.dumps({**info, "expires": expires}))
+                pipe.expire(key, int(PRESENCE_TTL_S * 4))
+            await pipe.execute()
+
+    async def put_and_peers(
+        self, room: str, peer: str, info: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
         key = self._prefix + room
         entry = json.dumps({**info, "expires": time.time() + PRESENCE_TTL_S})
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.hset(key, peer, entry)
             pipe.expire(key, int(PRESENCE_TTL_S * 4))
-            await pipe.execute()
+            pipe.hgetall(key)
+            raw = (await pipe.execute())[-1]
+        return await self._live(room, raw)
 
     async def remove(self, room: str, peer: str) -> None:
         await self._client.hdel(self._prefix + room, peer)
 
     async def peers(self, room: str) -> dict[str, dict[str, Any]]:
-        raw = await self._client.hgetall(self._prefix + room)
+        return await self._live(room, await self._client.hgetall(self._prefix + room))
+
+    async def _live(self, room: str, raw: dict[Any, Any]) -> dict[str, dict[str, Any]]:
+        """The room's entries that have not expired; expired ones are deleted."""
         now = time.time()
         result: dict[str, dict[str, Any]] = {}
         stale: list[Any] = []

@@ -19,6 +19,11 @@ against the models below; anything else is answered with an `error` and the conn
 | probe-answer | server → page | sdp                                           | the server peer's answer to the probe (closed after 20 s) |
 | network-check | both ways    | relay, relay_via?, server, rtt_ms?, to? / from | the candidate's connectivity check result, relayed to the recruiter's pages |
 | quality   | both ways        | rtt_ms?, loss?, kbps?, server_rtt_ms?, server_loss?, server_connected?, state?, to? / from | a page's connection quality (its call and its path to the server), relayed every few seconds |
+| code-sync | both ways        | state (page → server); update, state (server → page) | the page's Yjs state vector; the server answers with what the page lacks and its own state vector |
+| code-update | both ways      | update, from (relayed)                        | a Yjs update of the interview's shared code (base64), stored and relayed |
+| code-cursor | both ways      | awareness, from (relayed)                     | a y-protocols awareness update (who is where in the code), relayed only |
+| code-run  | candidate → recruiter | position, language, status, output, tests[], ms | the candidate ran the code (in their browser): output and each visible test's result, stored and relayed |
+| code-tests | recruiter → server → recruiters | position, status, passed, total, failing[], ms | the hidden tests' result (run in the recruiter's browser), stored with the code as part of the verdict |
 | event     | server → page    | name, data                                    | interview event (stage changed, question changed, recording on/off) |
 | ping      | page → server    | —                                             | keep-alive; answered with pong |
 | pong      | server → page    | —                                             | |
@@ -147,6 +152,72 @@ class Quality(_Message):
     to: PEER_ID | None = None
 
 
+BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+class CodeSync(_Message):
+    """The page's Yjs state vector: the server answers with what the page lacks."""
+
+    type: Literal["code-sync"]
+    state: str = Field(max_length=16 * 1024, pattern=BASE64)
+
+
+class CodeUpdate(_Message):
+    """A Yjs update of the shared code (base64 of at most 24 KiB)."""
+
+    type: Literal["code-update"]
+    update: str = Field(min_length=4, max_length=32 * 1024 + 4, pattern=BASE64)
+
+
+class CodeCursor(_Message):
+    """An awareness update: the sender's name, colour and selection in the code."""
+
+    type: Literal["code-cursor"]
+    awareness: str = Field(min_length=4, max_length=8 * 1024, pattern=BASE64)
+    to: PEER_ID | None = None
+
+
+class CodeTestResult(_Message):
+    passed: bool
+    got: str | None = Field(default=None, max_length=1000)
+    """What the function returned, as JSON text (cut to 1,000 characters)."""
+    error: str | None = Field(default=None, max_length=1000)
+
+
+RUN_STATUS = Literal["passed", "failed", "error", "timeout", "memory"]
+
+
+class CodeRun(_Message):
+    """The candidate ran the code in their browser: its output and the visible tests' results."""
+
+    type: Literal["code-run"]
+    position: int = Field(ge=1, le=1000)
+    language: Literal["python", "javascript"]
+    status: RUN_STATUS
+    output: str = Field(default="", max_length=8000)
+    tests: list[CodeTestResult] = Field(default_factory=list, max_length=50)
+    ms: float = Field(default=0, ge=0, le=600_000)
+
+
+class CodeFailing(_Message):
+    args: str = Field(max_length=1000)
+    expected: str = Field(max_length=1000)
+    got: str | None = Field(default=None, max_length=1000)
+    error: str | None = Field(default=None, max_length=1000)
+
+
+class CodeTests(_Message):
+    """The hidden tests' result, run in the recruiter's browser (never sent to the candidate)."""
+
+    type: Literal["code-tests"]
+    position: int = Field(ge=1, le=1000)
+    status: RUN_STATUS
+    passed: int = Field(ge=0, le=50)
+    total: int = Field(ge=0, le=50)
+    failing: list[CodeFailing] = Field(default_factory=list, max_length=50)
+    ms: float = Field(default=0, ge=0, le=600_000)
+
+
 class MediaOffer(_Message):
     type: Literal["media-offer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
@@ -154,7 +225,7 @@ class MediaOffer(_Message):
 
 Incoming = (
     Join | Ready | Offer | Answer | Ice | Restart | Ping | MediaOffer | ProbeOffer | NetworkCheck
-    | Quality
+    | Quality | CodeSync | CodeUpdate | CodeCursor | CodeRun | CodeTests
 )  # fmt: skip
 ClientMessage = Annotated[Incoming, Field(discriminator="type")]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -208,6 +279,11 @@ _CLIENT_TYPES = frozenset(
         "probe-offer",
         "network-check",
         "quality",
+        "code-sync",
+        "code-update",
+        "code-cursor",
+        "code-run",
+        "code-tests",
     }
 )
 

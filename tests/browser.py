@@ -6,7 +6,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Playwright's assertions wait 5 s by default; a page on a loaded 2-core machine (a test run
+# beside others) can take longer to show what it says, so every assertion waits up to 15 s.
+expect.set_options(timeout=15_000)
 
 
 def speech_wav(path: Path, text: str) -> Path:

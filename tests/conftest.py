@@ -27,6 +27,7 @@ from rooms.bank import bundled_banks, import_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.migrate import upgrade
 from service.settings import Settings
+from tests.s3 import S3Server, start_s3
 from tests.turn import TurnServer, start_turn
 from web.app import create_app
 
@@ -220,7 +221,7 @@ class ServerProcess:
     log: Path
 
 
-def start_server(env_overrides: dict[str, str], log: Path) -> ServerProcess:
+def start_server(env_overrides: dict[str, str], log: Path, limit_s: float = 60) -> ServerProcess:
     """The real `p2p-interview serve` in a child process, waiting until it answers."""
     port = free_port()
     env = {
@@ -239,7 +240,7 @@ def start_server(env_overrides: dict[str, str], log: Path) -> ServerProcess:
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()}")
@@ -273,3 +274,13 @@ def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-API server (moto's standalone server, in a thread) with an empty bucket."""
+    server = start_s3()
+    try:
+        yield server
+    finally:
+        server.server.stop()

@@ -30,6 +30,11 @@ TYPES = [
     "pong",
     "event",
     "media-answer",
+    "code-sync",
+    "code-update",
+    "code-cursor",
+    "code-run",
+    "code-tests",
     "",
     "JOIN",
     "offer ",
@@ -90,7 +95,8 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
     if kind == 6:
         return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
     if kind == 7:
-        return {rng.choice(["type", "sdp", "to", "x"]): _random_json(rng, depth + 1)}
+        keys = ["type", "sdp", "to", "x", "update", "state", "awareness", "tests", "failing"]
+        return {rng.choice(keys): _random_json(rng, depth + 1)}
     return {}
 
 

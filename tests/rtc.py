@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import wave
 from pathlib import Path
@@ -23,7 +24,27 @@ def flite(path: Path, text: str, voice: str = "slt") -> Path:
     return path
 
 
+def festival_ru(path: Path, text: str) -> Path:
+    """Russian speech by Debian's festival with festvox-ru (voice msu_ru_nsh_clunits, 16 kHz).
+    Its letter-to-sound rules give up (writing an empty file) on a dash, a symbol or leading
+    punctuation: dashes are read as the pauses they stand for, symbols left out."""
+    source = path.with_suffix(".txt")
+    said = re.sub(r"\s+[—–-]+\s+|^\s*[—–-]+\s*", ", ", text)
+    said = re.sub(r"[^\w\s.,!?;:()'-]", " ", re.sub(r"(\d)[.,](\d)", r"\1 \2", said))
+
+    source.write_text(" ".join(said.split()).lstrip(" ,.;:!?-"), encoding="utf-8")
+    subprocess.run(
+        ["text2wave", "-eval", "(voice_msu_ru_nsh_clunits)", str(source), "-o", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    if path.stat().st_size == 0:
+        raise RuntimeError(f"festival wrote no speech for {text[:60]!r}")
+    return path
+
+
 def wav_seconds(path: Path) -> float:
+
     with wave.open(str(path)) as w:
         return w.getnframes() / w.getframerate()
 

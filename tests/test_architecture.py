@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "rooms",
+    "telemetry",
     "bus",
     "jobs",
     "media",
@@ -25,14 +26,33 @@ PACKAGES = (
 SETTINGS = "service.settings"  # read by every composition root; imports nothing of the service
 ALLOWED: dict[str, set[str]] = {
     "rooms": set(),
+    "telemetry": set(),
     "bus": set(),
-    "media": set(),
+    "media": {"telemetry"},
     "assistant": set(),
     "transcription": {"media"},
-    "jobs": {"bus"},
-    "signaling": {"rooms", "bus", "media"},
-    "pipeline": {"rooms", "bus", "jobs", "media", "transcription", "assistant", SETTINGS},
-    "service": {"rooms", "bus", "jobs", "media", "transcription", "assistant", "pipeline"},
+    "jobs": {"bus", "telemetry"},
+    "signaling": {"rooms", "bus", "media", "telemetry"},
+    "pipeline": {
+        "rooms",
+        "bus",
+        "jobs",
+        "media",
+        "transcription",
+        "assistant",
+        "telemetry",
+        SETTINGS,
+    },
+    "service": {
+        "rooms",
+        "bus",
+        "jobs",
+        "media",
+        "transcription",
+        "assistant",
+        "pipeline",
+        "telemetry",
+    },
     "web": set(PACKAGES) - {"web"},
 }
 ENTRY_POINT = "service/cli.py"  # the one module outside web/ that may import it (for `serve`)

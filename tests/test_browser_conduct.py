@@ -161,17 +161,21 @@ def test_recruiter_conducts_the_whole_interview(
     # Playback: a line of question 1's transcript seeks the candidate's recording to it.
     segment = recruiter.locator("#q-1 button.segment").first
     expect(segment).to_be_visible()
-    player = recruiter.locator("audio.candidate-player").first
-    expected = float(segment.get_attribute("data-ts")) - float(player.get_attribute("data-start"))
+    ts = float(segment.get_attribute("data-ts"))
     segment.click()
-    deadline = time.monotonic() + 15
+    # On a loaded machine the recording may be in several parts: the one playing holds `ts`.
+    playing = """() => [...document.querySelectorAll('audio.candidate-player')]
+        .filter(el => !el.paused)
+        .map(el => Number(el.dataset.start) + el.currentTime)"""
+    deadline = time.monotonic() + 30
+    heard: list[float] = []
     while time.monotonic() < deadline:
-        position, paused = player.evaluate("el => [el.currentTime, el.paused]")
-        if abs(position - expected) < 1.0 and not paused:
+        heard = recruiter.evaluate(playing)
+        if any(abs(at - ts) < 1.0 for at in heard):
             break
         time.sleep(0.1)
     else:
-        raise AssertionError(f"the player did not jump to {expected:.1f} s")
+        raise AssertionError(f"no player jumped to the line's time (playing at {heard})")
     wait_until(recruiter, "document.querySelector('button.segment.playing') !== null")
     # The recruiter's own score sits beside the AI's.
     recruiter.get_by_label("Your score (0–10)").first.fill("7.5")

@@ -44,7 +44,7 @@ def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path)
     env = {"DATA_DIR": str(tmp_path / "var"), "DATABASE_URL": ""}
     migrated = cli("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "6 specializations loaded" in migrated.stdout
+    assert "9 specializations loaded" in migrated.stdout  # 6 in English, 3 in Russian
     assert (tmp_path / "var" / "p2p-interview.db").exists()
     secret = {**env, "P2PI_PASSWORD": "long enough pw"}
     created = cli("create-recruiter", "ops@example.com", env=secret)
@@ -56,7 +56,7 @@ def test_migrate_create_recruiter_and_import_on_a_fresh_database(tmp_path: Path)
     exported = tmp_path / "banks"
     cli("bank", "export", str(exported))
     imported = cli("bank", "import", *map(str, sorted(exported.glob("*.yaml"))), env=env)
-    assert imported.returncode == 0 and "imported 6" in imported.stdout
+    assert imported.returncode == 0 and "imported 9" in imported.stdout
 
 
 def test_bad_settings_are_reported_clearly() -> None:

@@ -106,6 +106,7 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
             )
         )
     secrets = {q.expected_answer for q in bank} | {q.alternative for q in bank}
+    secrets |= {q.code["solution"] for q in bank if q.code}
     seen_slugs = []
     for position in range(1, total + 1):
         if position > 1:
@@ -119,14 +120,15 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
         seen_slugs.append(question["slug"])
         event = await next_of(candidate_ws, "event")
         assert event["name"] == "stage"
-        assert event["data"] == {
-            "state": "technical",
-            "question": {"position": position, "total": total, "text": question["text"]},
-        }
+        shown = {"position": position, "total": total, "text": question["text"]}
+        if question["code"]:  # a coding question: the visible tests, no solution
+            shown["code"] = {k: question["code"][k] for k in ("language", "function", "tests")}
+        assert event["data"] == {"state": "technical", "question": shown}
         stage = await (await candidate.get(f"{link}/stage")).json()
         assert stage["question"]["text"] == question["text"]
         raw = str(event) + str(stage)
         assert not any(secret in raw for secret in secrets)
+        assert "'solution'" not in raw and "'hidden_tests'" not in raw
     assert seen_slugs == [q.slug for q in bank[:total]]  # the bank's order is kept
 
     # Back one, then forward again; beyond the last is refused and changes nothing.

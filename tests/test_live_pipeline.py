@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+import pipeline.answers
 from bus.pubsub import RedisBus
 from jobs.queue import Job
 from jobs.worker import StreamWorker
@@ -31,6 +32,14 @@ from web.stage_api import NO_WORKER
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
 SPOKEN = FIRST.expected_answer  # a strong answer to question 1, read out by espeak-ng
+
+
+@pytest.fixture(autouse=True)
+def _no_audio_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine the last partials can come more than a minute after the candidate
+    stopped: these tests move on by hand, so an answer is never handed on for silence here
+    (the test that checks that sets its own, short, delay)."""
+    monkeypatch.setattr(pipeline.answers, "AUDIO_GONE_S", 3600.0)
 
 
 async def test_partial_text_while_speaking_and_a_score_after_moving_on(
@@ -190,8 +199,16 @@ async def speak_an_answer(client, make_client, mailbox: Mailbox, settings, tmp_p
             message = json.loads((await reloaded.receive()).data)
             if message["type"] == "event" and message["name"] == "transcript":
                 break
-    # (A newer partial may still have been on its way: the text is one the recruiter saw.)
     assert message["data"]["position"] == 1 and not message["data"]["final"]
+    # A newer partial may still have been on its way to the first page: the text is one that
+    # page sees too.
+    while message["data"]["text"] not in partials:
+        try:
+            later = json.loads((await recruiter_ws.receive(timeout=5.0)).data)
+        except TimeoutError:
+            break
+        if later["type"] == "event" and later["name"] == "transcript":
+            partials.append(later["data"]["text"])
     assert message["data"]["text"] and message["data"]["text"] in partials
     await reloaded.close()
     moved_at = time.monotonic()

@@ -48,6 +48,33 @@ def test_expected_answer_scores_high_and_off_topic_low(local: LocalScorer) -> No
     assert off.score <= 1 and off.rationale == "The answer does not address the question."
 
 
+DEFAULTS = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
+DEFAULTS_SPEC = QuestionSpec(
+    DEFAULTS.text, DEFAULTS.expected_answer, DEFAULTS.key_points, DEFAULTS.misconceptions
+)
+# What Whisper tiny.en wrote of espeak-ng reading DEFAULTS' expected answer, in one test run: the
+# claim checker reads its second sentence as "a fresh list on every call".
+GARBLED = (
+    "File to mail you are evaluated once, when the neft statement runs, and the same object is "
+    "stored on the function and reused on every call. mutating that object, for example "
+    "appending to a default list, or dict, therefore release state between calls and the list "
+    "keep throwing. The standard fix is to use as the default and create a new list inside the "
+    "function when the argument is done. The same rule is why they the classes reject newable "
+    "defaults. and the wire field, the file factory equals list."
+)
+
+
+def test_a_misconception_is_named_only_when_nothing_the_answer_states_contradicts_it(
+    local: LocalScorer,
+) -> None:
+    garbled = local.score(DEFAULTS_SPEC, GARBLED)
+    assert garbled.misconceptions == [] and not garbled.rationale.startswith("Asserts")
+    believer = local.score(
+        DEFAULTS_SPEC, f"So I'm fairly sure about this one. {DEFAULTS.misconceptions[0]} That's it."
+    )
+    assert believer.misconceptions == [DEFAULTS.misconceptions[0]] and believer.score < 5
+
+
 def test_preparing_during_the_answer_changes_nothing_but_the_time() -> None:
     """The sentences embedded while the candidate speaks are the ones scoring needs later."""
     first, rest = GIL.expected_answer.split(". ", 1)

@@ -566,7 +566,7 @@ async def test_an_unexpected_failure_is_one_log_line(
         raise RuntimeError("a bug\nspread over lines")
 
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr("signaling.hub.get_by_candidate_token", broken)
+    monkeypatch.setattr("signaling.admission.join_facts", broken)
     monkeypatch.setattr("web.interview_pages.list_for_recruiter", broken)
     ws = await (await make_client()).ws_connect("/ws")
     for _ in range(3):

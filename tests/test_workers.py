@@ -99,7 +99,9 @@ async def test_a_killed_workers_job_is_finished_by_another_and_stored_once(
     events: list[dict[str, Any]] = []
 
     async def on_event(message: dict[str, Any]) -> None:
-        events.append(message["message"])
+        # Only events for pages: presence and relayed messages share the channel.
+        if "data" in message.get("message", {}):
+            events.append(message["message"])
 
     await bus.subscribe(room_channel(interview_id), on_event)
     jobs = RedisJobs(client, bus)

@@ -6,7 +6,8 @@ import re
 
 
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    """Lower-case words, Latin or Cyrillic (ё read as е, as most Russian text writes it)."""
+    return re.findall(r"[a-z0-9'а-я]+", text.lower().replace("-", " ").replace("ё", "е"))
 
 
 def wer(reference: str, hypothesis: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
 from typing import Protocol
 
 PCM_RATE = 16_000
@@ -54,18 +55,27 @@ def pcm_to_wav(pcm: bytes, rate: int = PCM_RATE) -> bytes:
     return out.getvalue()
 
 
-def make_engine(name: str, model: str = "", base_url: str = "", api_key: str = "") -> Engine:
-    """The engine a setting names."""
+def make_engine(
+    name: str,
+    model: str = "",
+    base_url: str = "",
+    api_key: str = "",
+    language: str = "en",
+    cache: Path | None = None,
+) -> Engine:
+    """The engine a setting names, for speech in `language` (given to Whisper, not detected).
+    No model named: tiny.en for English, Whisper base (multilingual) for other languages."""
     if name == "faster-whisper":
         from transcription.faster import FasterWhisperEngine
 
-        return FasterWhisperEngine(model or None)
+        return FasterWhisperEngine(model or None, language=language, cache=cache)
     if name == "openai-whisper":
         from transcription.openai_whisper import OpenAIWhisperEngine
 
-        return OpenAIWhisperEngine(model or None)
+        default = "tiny.en" if language == "en" else "base"
+        return OpenAIWhisperEngine(model or default, language=language)
     if name == "openai":
         from transcription.openai_api import OpenAIEngine
 
-        return OpenAIEngine(base_url or None, api_key, model or "whisper-1")
+        return OpenAIEngine(base_url or None, api_key, model or "whisper-1", language=language)
     raise ValueError(f"unknown transcription engine {name!r}")

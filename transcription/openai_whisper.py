@@ -53,7 +53,7 @@ class OpenAIWhisperEngine:
         model: str | Any = None,
         threads: int = 2,
         beam_size: int = 5,
-        language: str | None = "en",
+        language: str = "en",
     ) -> None:
         import torch
         import whisper
@@ -64,6 +64,11 @@ class OpenAIWhisperEngine:
         else:
             self._model = whisper.load_model(str(checkpoint_for(model or "tiny.en")), device="cpu")
         self.beam_size = beam_size
+        if language != "en" and not self._model.is_multilingual:
+            raise ValueError(
+                f"this Whisper model is English-only: it cannot transcribe {language!r}; use a "
+                "multilingual one (WHISPER_MODEL_MULTILINGUAL)"
+            )
         self.language = language if self._model.is_multilingual else "en"
         self._lock = threading.Lock()
 

@@ -16,6 +16,7 @@ from rooms import accounts, sessions
 from rooms.errors import InvalidInput, SetupLinkError, WrongCredentials
 from rooms.models import Recruiter
 from web.forms import read_form, render_form
+from web.i18n import N_, _, format_datetime, message_of, ngettext
 from web.keys import HUB, LIMITER, MAILER, SESSIONS, SETTINGS
 from web.mail import password_setup_email
 from web.security import (
@@ -50,7 +51,7 @@ def safe_next(value: str | None, default: str = "/setup/details") -> str:
 
 def _wait_text(seconds: float) -> str:
     minutes = max(1, math.ceil(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(num)s minute", "%(num)s minutes", minutes) % {"num": minutes}
 
 
 def _signin_keys(request: web.Request, email: str) -> list[tuple[str, int]]:
@@ -79,20 +80,21 @@ async def _count_attempt(request: web.Request, email: str) -> float | None:
 async def _attempt_succeeded(request: web.Request, email: str) -> None:
     """Only failures add up: a success clears the account's count and takes back its own."""
     limiter = request.app[LIMITER]
-    (account_key, _), (address_key, _) = _signin_keys(request, email)
+    (account_key, _limit), (address_key, _limit) = _signin_keys(request, email)
     await limiter.reset(account_key)
     await limiter.undo(address_key)
 
 
 SIGNED_OUT = {
-    "everywhere": "You are signed out everywhere: every browser has to sign in again.",
-    "yes": "You are signed out.",
+    "everywhere": N_("You are signed out everywhere: every browser has to sign in again."),
+    "yes": N_("You are signed out."),
 }
 
 
 @routes.get("/signin", name="signin")
 async def signin_form(request: web.Request) -> web.Response:
     notice = SIGNED_OUT.get(request.query.get("signed_out", ""), "")
+    notice = _(notice) if notice else ""
     return render_form(
         request, "signin.html", {"next": safe_next(request.query.get("next"))}, notice=notice
     )
@@ -108,7 +110,10 @@ async def signin(request: web.Request) -> web.Response:
             request,
             "signin.html",
             values,
-            {"form": f"Too many sign-in attempts. Try again in {_wait_text(wait)}."},
+            {
+                "form": _("Too many sign-in attempts. Try again in %(wait)s.")
+                % {"wait": _wait_text(wait)}
+            },
             status=429,
         )
     async with request.app[SESSIONS].begin() as session:
@@ -117,7 +122,7 @@ async def signin(request: web.Request) -> web.Response:
                 session, form.get("email", ""), form.get("password", "")
             )
         except WrongCredentials as exc:
-            return render_form(request, "signin.html", values, {"form": str(exc)}, status=401)
+            return render_form(request, "signin.html", values, {"form": _(str(exc))}, status=401)
     await _attempt_succeeded(request, values["email"])
     await sign_in(request, recruiter.id)
     raise web.HTTPSeeOther(values["next"])
@@ -136,7 +141,7 @@ async def register(request: web.Request) -> web.Response:
     try:
         email = accounts.normalize_email(values["email"])
     except InvalidInput as exc:
-        return render_form(request, "register.html", values, {"email": exc.message})
+        return render_form(request, "register.html", values, {"email": message_of(exc)})
     settings = request.app[SETTINGS]
     limiter = request.app[LIMITER]
     for key, limit in (
@@ -149,11 +154,14 @@ async def register(request: web.Request) -> web.Response:
                 request,
                 "register.html",
                 values,
-                {"form": f"Too many requests for a link. Try again in {_wait_text(wait)}."},
+                {
+                    "form": _("Too many requests for a link. Try again in %(wait)s.")
+                    % {"wait": _wait_text(wait)}
+                },
                 status=429,
             )
     async with request.app[SESSIONS].begin() as session:
-        _, token = await accounts.issue_setup_link(session, email)
+        _row, token = await accounts.issue_setup_link(session, email)
     link = f"{settings.public_url}/setup-password/{token}"
     await request.app[MAILER].send(password_setup_email(settings.mail_from, email, link))
     raise web.HTTPSeeOther(f"/register/sent?email={quote(email)}")
@@ -173,7 +181,9 @@ async def setup_password_form(request: web.Request) -> web.Response:
         try:
             link = await accounts.check_setup_link(session, token)
         except SetupLinkError as exc:
-            return render_form(request, "setup_link_error.html", {}, message=str(exc), status=410)
+            return render_form(
+                request, "setup_link_error.html", {}, message=_(str(exc)), status=410
+            )
         recruiter = await session.get(Recruiter, link.recruiter_id)
     return render_form(
         request, "set_password.html", {"email": recruiter.email if recruiter else ""}
@@ -195,16 +205,18 @@ async def setup_password(request: web.Request) -> web.Response:
                     request,
                     "set_password.html",
                     {"email": email},
-                    {"password_repeat": "The two passwords do not match."},
+                    {"password_repeat": _("The two passwords do not match.")},
                 )
             try:
                 recruiter = await accounts.use_setup_link(session, token, password)
             except InvalidInput as exc:
                 return render_form(
-                    request, "set_password.html", {"email": email}, {"password": exc.message}
+                    request, "set_password.html", {"email": email}, {"password": message_of(exc)}
                 )
         except SetupLinkError as exc:
-            return render_form(request, "setup_link_error.html", {}, message=str(exc), status=410)
+            return render_form(
+                request, "setup_link_error.html", {}, message=_(str(exc)), status=410
+            )
     await sign_in(request, recruiter.id)
     session_data = await get_session(request)
     target = "/setup/details" if session_data.get("setup", {}).get("specialization") else "/start"
@@ -238,8 +250,8 @@ def _device(user_agent: str) -> str:
     browser = next((name for mark, name in browsers if mark in user_agent), "")
     system = next((name for mark, name in systems if mark in user_agent), "")
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or (user_agent[:60] if user_agent else "Unknown browser")
+        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or (user_agent[:60] if user_agent else _("Unknown browser"))
 
 
 async def _account_page(
@@ -254,8 +266,8 @@ async def _account_page(
             "id": row.id,
             "device": _device(row.user_agent),
             "address": row.ip_address,
-            "signed_in": f"{row.created_at:%Y-%m-%d %H:%M} UTC",
-            "last_used": f"{row.last_used_at:%Y-%m-%d %H:%M} UTC",
+            "signed_in": f"{format_datetime(row.created_at)} UTC",
+            "last_used": f"{format_datetime(row.last_used_at)} UTC",
             "current": sessions.is_token_of(row, token),
         }
         for row in rows
@@ -291,13 +303,15 @@ async def end_sessions(request: web.Request) -> web.Response:
     email = recruiter.email if recruiter else ""
     wait = await _count_attempt(request, email)
     if wait is not None:
-        message = f"Too many sign-in attempts. Try again in {_wait_text(wait)}."
+        message = _("Too many sign-in attempts. Try again in %(wait)s.") % {
+            "wait": _wait_text(wait)
+        }
         return await _account_page(request, rid, {"password": message}, status=429)
     async with request.app[SESSIONS].begin() as db:
         try:
             await accounts.authenticate(db, email, form.get("password", ""))
         except WrongCredentials:
-            message = "Enter your password to sign out sessions."
+            message = _("Enter your password to sign out sessions.")
             return await _account_page(request, rid, {"password": message}, status=401)
     await _attempt_succeeded(request, email)
     if which == "all":
@@ -309,7 +323,7 @@ async def end_sessions(request: web.Request) -> web.Response:
             "/signin?signed_out=everywhere", headers={"Clear-Site-Data": '"cache", "storage"'}
         )
     if not which.isascii() or not which.isdigit() or len(which) > 10:
-        return await _account_page(request, rid, {"form": "Choose a session to sign out."}, 422)
+        return await _account_page(request, rid, {"form": _("Choose a session to sign out.")}, 422)
     current = await sign_in_token(request) or ""
     async with request.app[SESSIONS].begin() as db:
         mine = {row.id: row for row in await sessions.of_recruiter(db, rid)}
@@ -321,6 +335,8 @@ async def end_sessions(request: web.Request) -> web.Response:
         await sign_out(request)
         raise web.HTTPSeeOther("/signin?signed_out=yes")
     (await get_session(request))["flash"] = (
-        "That session is signed out." if row is not None else "That session had already ended."
+        _("That session is signed out.")
+        if row is not None
+        else _("That session had already ended.")
     )
     raise web.HTTPSeeOther("/account")

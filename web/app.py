@@ -27,21 +27,24 @@ from jobs.queue import JobQueue, LocalJobs
 from jobs.streams import RedisJobs
 from jobs.worker import StreamWorker
 from media.peer import MediaServer
-from media.storage import LocalStorage
 from pipeline.answers import NodeAnswers
-from pipeline.factories import make_work
+from pipeline.factories import make_storage, make_work
 from pipeline.journal import RecordingJournal
 from pipeline.moves import InterviewMoves
 from pipeline.retention import retention_loop
+from rooms.code_documents import CodeDocuments
 from rooms.db import make_engine, make_sessionmaker
 from service.settings import Settings
 from signaling.hub import Hub
 from signaling.ice import ice_servers_for
 from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
+from telemetry.metrics import NodeState
 from web import (
     account,
     candidate,
+    i18n,
     interview_pages,
+    observability,
     pages,
     results_pages,
     setup,
@@ -61,6 +64,7 @@ from web.keys import (
     STORAGE,
 )
 from web.mail import Mailer, OutboxMailer, SmtpMailer
+from web.observability import METRICS, NodeMetrics, interview_in_logs
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from web.security import (
@@ -68,7 +72,6 @@ from web.security import (
     csrf_middleware,
     csrf_token,
     recruiter_id,
-    recruiter_of,
     sign_in_token,
 )
 
@@ -111,9 +114,12 @@ def make_mailer(settings: Settings) -> Mailer:
 
 
 async def _context(request: web.Request) -> dict[str, object]:
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return {}  # the signaling socket renders no page: no sign-in lookup per join
     return {
         "csrf_token": await csrf_token(request),
         "signed_in": await recruiter_id(request) is not None,
+        **i18n.switcher_context(request),
     }
 
 
@@ -125,14 +131,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         urlsplit(request.app[SETTINGS].public_url).netloc,
     }:
         raise web.HTTPForbidden(text="WebSocket connections are accepted only from this site.")
+    # The sign-in is checked when the page joins (batched with other joins), not here as well.
     token = await sign_in_token(request)
-
-    async def signed_in() -> int | None:
-        return await recruiter_of(request.app, token) if token else None
-
-    return await request.app[HUB].serve(
-        request, await recruiter_id(request), client_ip(request), signed_in
-    )
+    return await request.app[HUB].serve(request, None, client_ip(request), sign_in_token=token)
 
 
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
@@ -149,6 +150,17 @@ def _websocket_origins(request: web.Request) -> str:
     return " ".join(f"{scheme}://{host}" for host in hosts)
 
 
+SANDBOX_POLICIES = {
+    # The Web Workers that run the candidate's code get their own policy: eval (the code
+    # itself), no network for JavaScript; Python fetches Pyodide's files from this site, then
+    # the worker removes its network functions before running code.
+    "/static/js/sandbox-js.js": "default-src 'none'; script-src 'self' 'unsafe-eval'",
+    "/static/js/sandbox-python.js": (
+        "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; connect-src 'self'"
+    ),
+}
+
+
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every answer of the app, redirects and error pages included (a response-prepare
     signal, not a middleware: a raised 303 never passes back through a middleware)."""
@@ -158,6 +170,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path in SANDBOX_POLICIES:
+        headers["Content-Security-Policy"] = SANDBOX_POLICIES[request.path]
     headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -197,7 +211,7 @@ def create_app(settings: Settings) -> web.Application:
     bus: Bus = RedisBus(redis_client) if redis_client else MemoryBus()
     presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
-    storage = LocalStorage(settings.recordings_dir)
+    storage = make_storage(settings, app[SESSIONS])
 
     def server_ice() -> list[dict[str, Any]]:
         # Fresh TURN credentials for each connection: a node runs longer than they last.
@@ -241,10 +255,21 @@ def create_app(settings: Settings) -> web.Application:
         media=media,
         on_join=answers.joined,
         on_move=moves.arrived,
+        code=CodeDocuments(app[SESSIONS]),
     )
     app[BUS], app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE] = bus, hub, journal, media, storage
     app[ANSWERS], app[MOVES] = answers, moves
     app[LIMITER] = limiter
+
+    async def node_state() -> NodeState:
+        try:
+            backlog = tuple(await jobs.backlog())
+        except Exception as exc:  # Redis unreachable: the other gauges still count
+            log.warning("metrics: the job queue is unreachable: %s", exc)
+            backlog = ()
+        return NodeState(hub.connections, hub.calls, media.connections, backlog)
+
+    app[METRICS] = NodeMetrics(node_state)
     app[MAILER] = make_mailer(settings)
 
     key = secret_key(settings)
@@ -262,21 +287,27 @@ def create_app(settings: Settings) -> web.Application:
         else EncryptedCookieStorage(key, **cookie)
     )
     setup_sessions(app, session_storage)
+    app.middlewares.append(i18n.language_middleware)
+    app.middlewares.append(interview_in_logs)
     app.middlewares.append(error_middleware)
     app.middlewares.append(csrf_middleware)
 
-    aiohttp_jinja2.setup(
+    environment = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         context_processors=[_context],
         autoescape=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    i18n.install(environment)
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/ws", websocket, name="ws")
     for module in (pages, account, setup, interview_pages, candidate, stage_api, results_pages):
         app.router.add_routes(module.routes)
+    app.router.add_routes(observability.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await storage.start()
         await app[HUB].start()
         await journal.start()
         await jobs.start()
@@ -294,6 +325,7 @@ def create_app(settings: Settings) -> web.Application:
             retention.cancel()
         await app[HUB].stop()
         await media.close_all()
+        await storage.close()
         await journal.stop()
         await answers.stop()
         if worker is not None:

@@ -9,8 +9,10 @@ from rooms.consents import LABELS, ConsentKind, Party
 from rooms.errors import InvalidInput, NotFound
 from rooms.interviews import candidate_joins, candidate_ready_to_join, get_by_candidate_token
 from rooms.states import InterviewState, is_live
+from web import i18n
 from web.errors import json_error
 from web.forms import read_json_object
+from web.i18n import _, message_of
 from web.invitations import local_time_text
 from web.keys import SESSIONS, SETTINGS
 from web.security import client_ip
@@ -32,16 +34,20 @@ async def candidate_page(request: web.Request) -> web.Response:
         except NotFound:
             return _link_error(
                 request,
-                "This interview link is not valid",
-                "Check that you copied the whole link from the invitation, or ask the recruiter "
-                "to send it again.",
+                _("This interview link is not valid"),
+                _(
+                    "Check that you copied the whole link from the invitation, or ask the "
+                    "recruiter to send it again."
+                ),
                 404,
             )
+    # The candidate reads the interview's language, unless they chose another with the switcher.
+    i18n.activate(i18n.for_request(request, interview.language))
     if not is_live(InterviewState(interview.state)):
         return _link_error(
             request,
-            "This interview has ended",
-            "Thank you for your time. The recruiter will contact you about the next steps.",
+            _("This interview has ended"),
+            _("Thank you for your time. The recruiter will contact you about the next steps."),
             410,
         )
     response = aiohttp_jinja2.render_template(
@@ -64,10 +70,10 @@ async def candidate_page(request: web.Request) -> web.Response:
 @routes.post("/i/{token}/join", name="candidate_join")
 async def candidate_join(request: web.Request) -> web.Response:
     """Store the candidate's consents; the page then tells the hub it is ready."""
-    body = await read_json_object(request, "Send the consents as a JSON object.")
+    body = await read_json_object(request, _("Send the consents as a JSON object."))
     raw = body.get("consents")
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
-        return json_error(400, "consents must be a list of names.")
+        return json_error(400, _("consents must be a list of names."))
     given = {ConsentKind(k) for k in raw if k in ConsentKind._value2member_map_}
     async with request.app[SESSIONS].begin() as session:
         try:
@@ -81,8 +87,8 @@ async def candidate_join(request: web.Request) -> web.Response:
             )
         except NotFound:
             return web.json_response(
-                {"error": "This interview link is not valid or has ended."}, status=404
+                {"error": _("This interview link is not valid or has ended.")}, status=404
             )
         except InvalidInput as exc:
-            return json_error(422, exc.message, exc.field)
+            return json_error(422, message_of(exc), exc.field)
     return web.json_response({"ok": True})

@@ -10,6 +10,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 
 from signaling import json_input
+from web.i18n import gettext
 
 MAX_FIELD_CHARS = 2000
 MAX_JSON_BYTES = 1024 * 1024
@@ -27,7 +28,7 @@ async def read_post(
         raise
     except (ValueError, AssertionError, LookupError, UnicodeError):
         raise web.HTTPBadRequest(
-            text="The form could not be read. Reload the page and try again."
+            text=gettext("The form could not be read. Reload the page and try again.")
         ) from None
 
 
@@ -44,7 +45,7 @@ async def read_json(request: web.Request, expected: str = "Send a JSON object.")
     try:
         return json_input.loads(body, MAX_JSON_BYTES)
     except json_input.JsonRefused as exc:
-        raise web.HTTPBadRequest(text=expected if exc.invalid else str(exc)) from None
+        raise web.HTTPBadRequest(text=gettext(expected) if exc.invalid else str(exc)) from None
 
 
 async def read_json_object(
@@ -53,7 +54,7 @@ async def read_json_object(
     """Like read_json, for the endpoints that take one JSON object."""
     body = await read_json(request, expected)
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=expected)
+        raise web.HTTPBadRequest(text=gettext(expected))
     return body
 
 

@@ -18,6 +18,7 @@ from rooms.interviews import (
 from rooms.models import Interview, Topic
 from rooms.states import IllegalTransition, InterviewState
 from signaling.hub import summarize
+from web.i18n import _, format_datetime, transition_text
 from web.invitations import candidate_link, local_time_text
 from web.keys import HUB, MOVES, SESSIONS
 from web.security import path_id, require_recruiter
@@ -37,7 +38,9 @@ async def interview_list(request: web.Request) -> web.Response:
         {
             "interview": i,
             "link": candidate_link(request.app, i),
-            "when": local_time_text(i) if i.scheduled_at else f"{i.created_at:%Y-%m-%d %H:%M} UTC",
+            "when": local_time_text(i)
+            if i.scheduled_at
+            else f"{format_datetime(i.created_at)} UTC",
             "score": scores.get(i.id),
         }
         for i in interviews
@@ -91,13 +94,16 @@ async def start_interview(request: web.Request) -> web.Response:
         await open_waiting_room(session, interview)
         if interview.candidate_joined_at is None:
             raise web.HTTPConflict(
-                text=f"Candidate {interview.candidate_name} has not joined yet. "
-                "Start the interview once they are ready and waiting."
+                text=_(
+                    "Candidate %(name)s has not joined yet. "
+                    "Start the interview once they are ready and waiting."
+                )
+                % {"name": interview.candidate_name}
             )
         try:
             await transition(session, interview, InterviewState.PLAN)
         except IllegalTransition as exc:
-            raise web.HTTPConflict(text=str(exc)) from None
+            raise web.HTTPConflict(text=transition_text(exc)) from None
     await request.app[MOVES].started(interview.id)
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")
 
@@ -111,7 +117,7 @@ async def end_interview(request: web.Request) -> web.Response:
         try:
             ended = await transition(session, interview, InterviewState.COMPLETED)
         except IllegalTransition as exc:
-            raise web.HTTPConflict(text=str(exc)) from None
+            raise web.HTTPConflict(text=transition_text(exc)) from None
     await request.app[MOVES].ended(interview.id, ended.at)
     return web.json_response(
         {"state": "completed", "results_url": f"/interviews/{interview.id}/results"}

@@ -16,9 +16,13 @@ from typing import Protocol
 
 import aiosmtplib
 
+from web import i18n
+from web.i18n import N_, _
+
 log = logging.getLogger(__name__)
 
-SETUP_SUBJECT = "Access to your test interview on p2p-interview"
+SETUP_SUBJECT = N_("Access to your test interview on p2p-interview")
+"""The subject of the password-setup email (in English; each email is in its reader's language)."""
 
 
 class Mailer(Protocol):
@@ -88,12 +92,17 @@ def _base(sender: str, to: str, subject: str) -> EmailMessage:
 
 def password_setup_email(sender: str, to: str, link: str) -> EmailMessage:
     """The email with the single-use password-setup link."""
-    message = _base(sender, to, SETUP_SUBJECT)
+    message = _base(sender, to, _(SETUP_SUBJECT))
     message.set_content(
-        "Hello,\n\n"
-        "Follow this link to create your password and sign in to p2p-interview:\n\n"
-        f"{link}\n\n"
-        "The link works once and expires in 24 hours. If you did not ask for it, ignore this email.\n"
+        _("Hello,")
+        + "\n\n"
+        + _("Follow this link to create your password and sign in to p2p-interview:")
+        + f"\n\n{link}\n\n"
+        + _(
+            "The link works once and expires in 24 hours. "
+            "If you did not ask for it, ignore this email."
+        )
+        + "\n"
     )
     return message
 
@@ -103,9 +112,16 @@ def _ics_escape(text: str) -> str:
 
 
 def invitation_ics(
-    uid: str, start: datetime, summary: str, description: str, url: str, organizer: str
+    uid: str,
+    start: datetime,
+    summary: str,
+    description: str,
+    url: str,
+    organizer: str,
+    language: str = "en",
 ) -> str:
-    """An iCalendar (RFC 5545) event for the interview, 1 hour long, in UTC."""
+    """An iCalendar (RFC 5545) event for the interview, 1 hour long, in UTC; its texts are in
+    `language` (RFC 5545 LANGUAGE)."""
     stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%SZ")
     fmt = "%Y%m%dT%H%M%SZ"
     lines = [
@@ -118,8 +134,8 @@ def invitation_ics(
         f"DTSTAMP:{stamp}",
         f"DTSTART:{start.strftime(fmt)}",
         f"DTEND:{(start + timedelta(hours=1)).strftime(fmt)}",
-        f"SUMMARY:{_ics_escape(summary)}",
-        f"DESCRIPTION:{_ics_escape(description)}",
+        f"SUMMARY;LANGUAGE={language}:{_ics_escape(summary)}",
+        f"DESCRIPTION;LANGUAGE={language}:{_ics_escape(description)}",
         f"URL:{url}",
         f"ORGANIZER:mailto:{organizer}",
         "END:VEVENT",
@@ -167,23 +183,42 @@ def invitation_email(
     typed by the recruiter appear only when they are plain names (see `plain_name`)."""
     candidate = plain_name(candidate_name)
     interviewer = plain_name(interviewer_name)
-    message = _base(sender, to, f"Your {specialization} interview on p2p-interview")
+    names = {
+        "candidate": candidate,
+        "interviewer": interviewer,
+        "specialization": specialization,
+        "when": local_time,
+    }
+    message = _base(sender, to, _("Your %(specialization)s interview on p2p-interview") % names)
     message["Reply-To"] = interviewer_email
+    hello = _("Hello %(candidate)s,") % names if candidate else _("Hello,")
+    invites = (
+        _("%(interviewer)s invites you to a %(specialization)s interview on %(when)s.")
+        if interviewer
+        else _("Your interviewer invites you to a %(specialization)s interview on %(when)s.")
+    )
     message.set_content(
-        f"Hello{' ' + candidate if candidate else ''},\n\n"
-        f"{interviewer or 'Your interviewer'} invites you to a {specialization} interview on "
-        f"{local_time}.\n\n"
-        f"Join from this link at that time (Chrome, Edge or Firefox; allow camera and microphone):\n"
-        f"{link}\n\n"
-        "The calendar invitation is attached.\n"
+        f"{hello}\n\n{invites % names}\n\n"
+        + _(
+            "Join from this link at that time (Chrome, Edge or Firefox; allow camera and microphone):"
+        )
+        + f"\n{link}\n\n"
+        + _("The calendar invitation is attached.")
+        + "\n"
+    )
+    summary = (
+        _("%(specialization)s interview with %(interviewer)s")
+        if interviewer
+        else _("%(specialization)s interview")
     )
     ics = invitation_ics(
         uid,
         start,
-        f"{specialization} interview" + (f" with {interviewer}" if interviewer else ""),
-        f"Join: {link}",
+        summary % names,
+        _("Join: %(link)s") % {"link": link},
         link,
         interviewer_email,
+        language=i18n.current(),
     )
     message.add_attachment(
         ics.encode(),

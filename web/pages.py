@@ -12,7 +12,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from rooms.errors import NotFound
+from web import i18n
 from web.errors import json_error
+from web.forms import read_form
+from web.i18n import _
 from web.keys import ANSWERS, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,26 @@ async def welcome(request: web.Request) -> dict[str, object]:
 @aiohttp_jinja2.template("privacy.html")
 async def privacy(request: web.Request) -> dict[str, object]:
     return {"version": request.app[SETTINGS].privacy_policy_version}
+
+
+@routes.post("/language", name="language")
+async def switch_language(request: web.Request) -> web.Response:
+    """The language switcher: remember the choice in a cookie and go back to the page."""
+    form = await read_form(request)
+    code = form.get("language", "")
+    if code not in i18n.LANGUAGES:
+        raise web.HTTPBadRequest(text=_("Choose one of the languages offered."))
+    response = web.HTTPSeeOther(i18n.local_path(form.get("next", "/")))
+    response.set_cookie(
+        i18n.COOKIE,
+        code,
+        max_age=i18n.COOKIE_MAX_AGE,
+        path="/",
+        samesite="Lax",
+        httponly=True,
+        secure=request.app[SETTINGS].secure_cookies,
+    )
+    raise response
 
 
 @routes.get("/healthz")
@@ -76,19 +99,21 @@ async def error_middleware(
     try:
         return await handler(request)
     except NotFound:
-        status, title, message = 404, "Not found", "This page does not exist, or it is not yours."
+        status, title = 404, _("Not found")
+        message = _("This page does not exist, or it is not yours.")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         status = exc.status
-        title = exc.reason
+        title = _(exc.reason)
         if status >= 500:
             log.error("%s %s failed: %r", request.method, loggable_path(request.path), exc.text)
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
+        message = _(message) if message else ""
         if status == 404:
-            message = "This page does not exist, or it is not yours."
+            message = _("This page does not exist, or it is not yours.")
         if status == 413:
-            message = "That request is too large."
+            message = _("That request is too large.")
     except Exception as exc:
         log.error(
             "unhandled error on %s %s: %s: %r at %s",
@@ -98,8 +123,8 @@ async def error_middleware(
             str(exc)[:200],
             _where(exc),
         )
-        status, title = 500, "Something went wrong"
-        message = (
+        status, title = 500, _("Something went wrong")
+        message = _(
             "The server could not complete this request. Nothing you entered was lost; try again."
         )
     if wants_json:

@@ -21,6 +21,7 @@ from aiohttp_session import Session, get_session, new_session
 
 from rooms import sessions
 from web.forms import read_post
+from web.i18n import _
 from web.keys import SESSIONS, SETTINGS
 
 CSRF_FIELD = "csrf_token"
@@ -65,8 +66,10 @@ async def csrf_middleware(
             sent = str(form.get(CSRF_FIELD, ""))
         if not expected or not sent or not hmac.compare_digest(str(expected), sent):
             raise web.HTTPForbidden(
-                text="This form has expired or did not come from this site. "
-                "Go back, reload the page and try again."
+                text=_(
+                    "This form has expired or did not come from this site. "
+                    "Go back, reload the page and try again."
+                )
             )
     return await handler(request)
 
@@ -182,7 +185,7 @@ async def require_recruiter(request: web.Request) -> int:
     rid = await recruiter_id(request)
     if rid is None:
         if request.path.startswith("/api/"):
-            raise web.HTTPUnauthorized(text="Sign in again to continue.")
+            raise web.HTTPUnauthorized(text=_("Sign in again to continue."))
         raise web.HTTPSeeOther(f"/signin?next={quote(request.path, safe='/')}")
     return rid
 

@@ -21,7 +21,9 @@ from rooms.interviews import (
     validate_person,
 )
 from rooms.models import Question, Recruiter, Specialization, utcnow
+from web import i18n
 from web.forms import read_form, render_form
+from web.i18n import _, message_of
 from web.invitations import send_invitation
 from web.keys import LIMITER, SESSIONS, SETTINGS
 from web.security import client_ip, limit_key, recruiter_id, require_recruiter
@@ -36,7 +38,7 @@ async def _draft(request: web.Request) -> tuple[Session, dict[str, Any]]:
 
 async def _require_step(request: web.Request, *keys: str) -> dict[str, Any]:
     """The setup so far; missing an earlier step sends the user back to it."""
-    _, draft = await _draft(request)
+    _session, draft = await _draft(request)
     if "specialization" not in draft:
         raise web.HTTPSeeOther("/start")
     if "interviewer" in keys and "interviewer" not in draft:
@@ -56,14 +58,35 @@ async def _specializations(request: web.Request) -> list[Specialization]:
         return list(rows)
 
 
+def specialization_language(specialization_id: str) -> str:
+    """The language of a specialization's bank: a bank in another language than English has an
+    id that starts with its code (`ru-python-backend`, see rooms/bank/ru/)."""
+    code = specialization_id.split("-", 1)[0]
+    return code if code in i18n.LANGUAGES and code != i18n.DEFAULT_LANGUAGE else "en"
+
+
+def _in_language(specializations: list[Specialization], language: str) -> list[Specialization]:
+    return [s for s in specializations if specialization_language(s.id) == language]
+
+
 @routes.get("/start", name="start")
 async def choose_specialization(request: web.Request) -> web.Response:
-    _, draft = await _draft(request)
+    """Step 1: the interview's language (it selects the question bank) and the specialization."""
+    _session, draft = await _draft(request)
+    everything = await _specializations(request)
+    asked = request.query.get("language", "")
+    if asked in i18n.LANGUAGES:
+        language = asked
+    elif draft.get("language") in i18n.LANGUAGES:
+        language = draft["language"]
+    else:
+        language = i18n.current() if _in_language(everything, i18n.current()) else "en"
     return render_form(
         request,
         "specialization.html",
         {"specialization": draft.get("specialization", "")},
-        specializations=await _specializations(request),
+        specializations=_in_language(everything, language),
+        interview_language=language,
     )
 
 
@@ -71,17 +94,22 @@ async def choose_specialization(request: web.Request) -> web.Response:
 async def choose_specialization_submit(request: web.Request) -> web.Response:
     form = await read_form(request)
     choice = form.get("specialization", "")
-    specializations = await _specializations(request)
+    language = form.get("interview_language", "") or "en"
+    if language not in i18n.LANGUAGES:
+        language = "en"
+    specializations = _in_language(await _specializations(request), language)
     if choice not in {s.id for s in specializations}:
         return render_form(
             request,
             "specialization.html",
             {"specialization": ""},
-            {"specialization": "Choose the interview technology or specialization."},
+            {"specialization": _("Choose the interview technology or specialization.")},
             specializations=specializations,
+            interview_language=language,
         )
     session, draft = await _draft(request)
     draft["specialization"] = choice
+    draft["language"] = language
     session["setup"] = draft
     if await recruiter_id(request) is None:
         raise web.HTTPSeeOther("/signin?next=/setup/details")
@@ -123,10 +151,10 @@ async def details_submit(request: web.Request) -> web.Response:
     try:
         person = validate_person(values["name"], values["email"], "interviewer")
     except InvalidInput as exc:
-        errors[exc.field] = exc.message
+        errors[exc.field] = message_of(exc)
     for kind in REQUIRED[Party.INTERVIEWER]:
         if kind not in given:
-            errors[f"consent_{kind.value}"] = "This consent is required to continue."
+            errors[f"consent_{kind.value}"] = _("This consent is required to continue.")
     if errors or person is None:
         return render_form(request, "details.html", values, errors, consents=_consent_fields())
     session, draft = await _draft(request)
@@ -156,13 +184,13 @@ async def candidate_submit(request: web.Request) -> web.Response:
     try:
         person = validate_person(values["name"], values["email"], "candidate")
     except InvalidInput as exc:
-        errors[exc.field] = exc.message
+        errors[exc.field] = message_of(exc)
     if person is None:
         # Report the email problem too, not only the first one found.
         try:
             validate_person(values["name"] or "x", values["email"], "candidate")
         except InvalidInput as exc:
-            errors.setdefault(exc.field, exc.message)
+            errors.setdefault(exc.field, message_of(exc))
         return render_form(request, "candidate_details.html", values, errors)
     session, draft = await _draft(request)
     draft["candidate"] = {"name": person.name, "email": person.email}
@@ -228,7 +256,10 @@ async def mode_submit(request: web.Request) -> web.Response:
             request,
             "mode.html",
             values,
-            {"question_count": f"Choose between 1 and {max_questions} technical questions."},
+            {
+                "question_count": _("Choose between 1 and %(count)s technical questions.")
+                % {"count": max_questions}
+            },
             **extra,
         )
     scheduled_at: datetime | None = None
@@ -238,7 +269,7 @@ async def mode_submit(request: web.Request) -> web.Response:
             request,
             "mode.html",
             values,
-            {"mode": "Choose when to conduct the interview."},
+            {"mode": _("Choose when to conduct the interview.")},
             **extra,
         )
     if values["mode"] == "later":
@@ -247,16 +278,16 @@ async def mode_submit(request: web.Request) -> web.Response:
                 values["scheduled_date"], values["scheduled_time"], values["time_zone"]
             )
         except InvalidInput as exc:
-            return render_form(request, "mode.html", values, {exc.field: exc.message}, **extra)
+            return render_form(request, "mode.html", values, {exc.field: message_of(exc)}, **extra)
     settings = request.app[SETTINGS]
     if scheduled_at and values["send_invitation"]:
         wait = await _invitation_wait(request, rid)
         if wait is not None:
             minutes = max(1, math.ceil(wait / 60))
-            message = (
-                f"You have sent many invitations this hour. Try again in {minutes} minutes, "
+            message = _(
+                "You have sent many invitations this hour. Try again in %(minutes)s minutes, "
                 "or untick “Email the invitation” and send the link yourself."
-            )
+            ) % {"minutes": minutes}
             return render_form(request, "mode.html", values, {"form": message}, status=429, **extra)
     consents = {
         ConsentKind(k): datetime.fromisoformat(v) for k, v in draft.get("consents", {}).items()
@@ -283,14 +314,17 @@ async def mode_submit(request: web.Request) -> web.Response:
             if exc.field.startswith("consent_"):
                 raise web.HTTPSeeOther("/setup/details") from None
             raise web.HTTPSeeOther("/start") from None
+        interview.language = specialization_language(interview.specialization_id)
         await session.refresh(interview, ["specialization"])
     web_session = await get_session(request)
     web_session.pop("setup", None)
     if scheduled_at and values["send_invitation"]:
         if await send_invitation(request.app, interview):
-            web_session["flash"] = f"The invitation was emailed to {interview.candidate_email}."
+            web_session["flash"] = _("The invitation was emailed to %(email)s.") % {
+                "email": interview.candidate_email
+            }
         else:
-            web_session["flash"] = (
+            web_session["flash"] = _(
                 "The invitation email could not be sent. Copy the link below and send it yourself."
             )
     raise web.HTTPSeeOther(f"/interviews/{interview.id}")

@@ -18,6 +18,7 @@ from rooms.results import score_facts
 from rooms.states import IllegalTransition, InterviewState
 from web.errors import json_error
 from web.forms import read_json_object, read_post
+from web.i18n import N_, _, message_of, transition_text
 from web.keys import ANSWERS, MOVES, SESSIONS
 from web.security import path_id, recruiter_id
 
@@ -63,12 +64,12 @@ def candidate_view(interview: Interview) -> dict[str, Any]:
     return {"state": interview.state, "question": question.for_candidate() if question else None}
 
 
-NO_WORKER = (
+NO_WORKER = N_(
     "The AI assistant is paused: no transcription worker is running. Answers are recorded and "
     "wait in the queue; they are transcribed and scored as soon as a worker starts. "
     "Tell your administrator."
 )
-QUEUE_DOWN = (
+QUEUE_DOWN = N_(
     "The AI assistant cannot be reached (its job queue is down). Answers are still recorded; "
     "tell your administrator."
 )
@@ -80,9 +81,9 @@ async def assistant_state(request: web.Request) -> dict[str, Any]:
     try:
         status = await request.app[ANSWERS].jobs.status()
     except Exception:
-        return {"ok": False, "message": QUEUE_DOWN}
+        return {"ok": False, "message": _(QUEUE_DOWN)}
     if status.get("queue") == "redis" and status.get("workers") == 0:
-        return {"ok": False, "message": NO_WORKER}
+        return {"ok": False, "message": _(NO_WORKER)}
     return {"ok": True, "message": ""}
 
 
@@ -97,7 +98,7 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
     """Load the recruiter's own interview, apply one action, answer with the new view."""
     rid = await recruiter_id(request)
     if rid is None:
-        raise web.HTTPUnauthorized(text="Sign in again to continue.")
+        raise web.HTTPUnauthorized(text=_("Sign in again to continue."))
     body = await _body(request) if request.can_read_body else {}
     async with request.app[SESSIONS].begin() as session:
         await get_for_recruiter(session, rid, path_id(request))
@@ -105,9 +106,9 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         try:
             event = await action(session, interview, body)
         except InvalidInput as exc:
-            return json_error(422, exc.message, exc.field)
+            return json_error(422, message_of(exc), exc.field)
         except IllegalTransition as exc:
-            return json_error(409, str(exc))
+            return json_error(409, transition_text(exc))
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
@@ -137,7 +138,7 @@ async def check_topic(request: web.Request) -> web.Response:
     async def action(session: AsyncSession, interview: Interview, body: dict[str, Any]) -> None:
         checked = body.get("checked")
         if not isinstance(checked, bool):
-            raise InvalidInput("checked", "Say checked: true or false.")
+            raise InvalidInput("checked", _("Say checked: true or false."))
         await conduct.set_topic(session, interview, topic_id, checked)
         return None
 
@@ -161,7 +162,7 @@ async def show_question(request: web.Request) -> web.Response:
     ) -> InterviewEvent:
         position = body.get("position")
         if not isinstance(position, int) or isinstance(position, bool):
-            raise InvalidInput("position", "Say which question: position is a number.")
+            raise InvalidInput("position", _("Say which question: position is a number."))
         return await conduct.show_question(session, interview, position)
 
     return await _act(request, action)
@@ -182,19 +183,19 @@ async def save_notes(request: web.Request) -> web.Response:
     """Autosave: JSON from the page, or a form from navigator.sendBeacon as the page closes."""
     rid = await recruiter_id(request)
     if rid is None:
-        raise web.HTTPUnauthorized(text="Sign in again to continue.")
+        raise web.HTTPUnauthorized(text=_("Sign in again to continue."))
     if request.content_type == "application/json":
         text = (await _body(request)).get("text")
     else:
         text = (await read_post(request)).get("text")
     if not isinstance(text, str):
-        return json_error(422, "Send the notes as text.")
+        return json_error(422, _("Send the notes as text."))
     async with request.app[SESSIONS].begin() as session:
         interview = await get_for_recruiter(session, rid, path_id(request))
         try:
             note = await conduct.save_notes(session, interview, text)
         except InvalidInput as exc:
-            return json_error(422, exc.message, exc.field)
+            return json_error(422, message_of(exc), exc.field)
     return web.json_response({"saved_at": note.updated_at.isoformat(), "length": len(note.text)})
 
 
@@ -204,7 +205,7 @@ async def candidate_stage(request: web.Request) -> web.Response:
         try:
             found = await get_by_candidate_token(session, request.match_info["token"])
         except NotFound:
-            return json_error(404, "This interview link is not valid.")
+            return json_error(404, _("This interview link is not valid."))
         interview = await conduct.load(session, found.id)
     view = candidate_view(interview)
     if view["state"] == InterviewState.COMPLETED.value:

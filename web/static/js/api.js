@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 // The one way pages call the service's JSON endpoints: the CSRF token on every request, JSON in
 // and out, and the server's `error` text (every JSON error carries one) as the thrown message.
 
@@ -10,6 +11,6 @@ export async function api(url, { csrf, body, method } = {}) {
   }
   const response = await fetch(url, options);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || `The server answered ${response.status}.`);
+  if (!response.ok) throw new Error(data.error || t("The server answered {status}.", { status: response.status }));
   return data;
 }

@@ -10,11 +10,12 @@
 
 import { QualityMonitor, pathIsBad, qualityMessage, selectedPair, serverPath, showQuality } from "./quality.js";
 import { RecordingLink, showRecording } from "./recording.js";
+import { t } from "./i18n.js";
 
 const STATE_TEXT = {
-  connecting: "Connecting…",
-  connected: "Connected",
-  reconnecting: "Reconnecting…",
+  connecting: t("Connecting…"),
+  connected: t("Connected"),
+  reconnecting: t("Reconnecting…"),
 };
 const MAX_RESTARTS = 2;
 const DISCONNECTED_MS = 3000; // how long "disconnected" may last before an ICE restart
@@ -134,10 +135,10 @@ export class Call extends EventTarget {
         clearTimeout(this.watchdog);
         this.setState("connected");
       } else if (state === "disconnected") {
-        this.setState("reconnecting", "The connection is interrupted. Waiting for it to come back…");
+        this.setState("reconnecting", t("The connection is interrupted. Waiting for it to come back…"));
         this.armWatchdog(DISCONNECTED_MS);
       } else if (state === "failed") {
-        this.setState("reconnecting", "The connection was lost. Reconnecting…");
+        this.setState("reconnecting", t("The connection was lost. Reconnecting…"));
         this.armWatchdog(0);
       }
     };
@@ -154,14 +155,14 @@ export class Call extends EventTarget {
       if (pc !== this.pc || this.stopped || pc.connectionState === "connected") return;
       if (this.connected && this.restarts < MAX_RESTARTS) {
         this.restarts += 1;
-        this.setState("reconnecting", `The connection was lost. Restoring it (try ${this.restarts} of ${MAX_RESTARTS})…`);
+        this.setState("reconnecting", t("The connection was lost. Restoring it (try {n} of {max})…", { n: this.restarts, max: MAX_RESTARTS }));
         if (this.offerer) pc.restartIce();
         else this.send({ type: "restart" });
         this.armWatchdog(RESTART_MS);
       } else if (this.offerer || this.connected) {
         // Never up, or the restarts did not help: a new connection (the candidate's page asks
         // for one by making its own; the recruiter's page follows the new connection id).
-        this.connectTo(this.remotePeer, this.connected ? "Still no connection. Starting a new one…" : undefined);
+        this.connectTo(this.remotePeer, this.connected ? t("Still no connection. Starting a new one…") : undefined);
       } else {
         this.send({ type: "restart" });
         this.armWatchdog(FIRST_CONNECT_MS);
@@ -179,7 +180,7 @@ export class Call extends EventTarget {
       }
     } else if (message.connection !== this.remoteConnection) {
       // Their connection is new: so is ours (after a lost connection: say so).
-      this.connectTo(this.remotePeer, this.state === "reconnecting" ? "Still no connection. Starting a new one…" : undefined);
+      this.connectTo(this.remotePeer, this.state === "reconnecting" ? t("Still no connection. Starting a new one…") : undefined);
     } else if (pc.connectionState !== "connected") {
       pc.restartIce();
     }
@@ -190,7 +191,7 @@ export class Call extends EventTarget {
     if (message.from !== this.remotePeer || (this.remoteConnection && message.connection !== this.remoteConnection)) {
       // Their page or connection is new: so is ours (after a lost connection: say so).
       const lost = message.from === this.remotePeer && this.state === "reconnecting";
-      this.connectTo(message.from, lost ? "Still no connection. Starting a new one…" : undefined);
+      this.connectTo(message.from, lost ? t("Still no connection. Starting a new one…") : undefined);
     }
     const pc = this.pc;
     if (message.connection === this.remoteConnection && pc.remoteDescription && pc.remoteDescription.sdp === message.sdp) {
@@ -282,14 +283,14 @@ export function wireControls(stream, { muteButton, cameraButton }) {
     if (!track) return;
     track.enabled = !track.enabled;
     muteButton.setAttribute("aria-pressed", String(!track.enabled));
-    muteButton.textContent = track.enabled ? "Mute microphone" : "Unmute microphone";
+    muteButton.textContent = track.enabled ? t("Mute microphone") : t("Unmute microphone");
   });
   cameraButton.addEventListener("click", () => {
     const track = stream.getVideoTracks()[0];
     if (!track) return;
     track.enabled = !track.enabled;
     cameraButton.setAttribute("aria-pressed", String(!track.enabled));
-    cameraButton.textContent = track.enabled ? "Camera off" : "Camera on";
+    cameraButton.textContent = track.enabled ? t("Camera off") : t("Camera on");
   });
   if (!stream.getVideoTracks().length) cameraButton.disabled = true;
 }
@@ -320,17 +321,17 @@ function watchQuality({ signaling, call, recording, otherName }) {
     let text = "";
     if (!socketUp) {
       who = "self";
-      text = "Your connection to the server was lost. Reconnecting…";
+      text = t("Your connection to the server was lost. Reconnecting…");
     } else if (pathIsBad(mine)) {
       who = "self";
-      text = "Your network is unstable (slow, or losing data on the way): the call may freeze. A wired connection, or moving closer to the Wi-Fi, helps.";
+      text = t("Your network is unstable (slow, or losing data on the way): the call may freeze. A wired connection, or moving closer to the Wi-Fi, helps.");
     } else if (
       call.remotePeer &&
       theirs &&
       (pathIsBad(theirs.report) || (call.state === "reconnecting" && Date.now() - theirs.at > 8000))
     ) {
       who = "other";
-      text = `${otherName}'s network is unstable: the call may freeze or drop. Your own connection is fine.`;
+      text = t("{name}'s network is unstable: the call may freeze or drop. Your own connection is fine.", { name: otherName });
     }
     notice.textContent = text;
     notice.dataset.who = who;
@@ -390,7 +391,7 @@ export function startCallOnPage({ signaling, stream, role, leftText, lastPresenc
     signaling,
     call,
     recording,
-    otherName: otherName || (role === "recruiter" ? "The candidate" : "The interviewer"),
+    otherName: otherName || (role === "recruiter" ? t("The candidate") : t("The interviewer")),
   });
   // The signaling socket may already be in the room: start from its last presence.
   if (lastPresence) call.follow(lastPresence);

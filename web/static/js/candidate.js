@@ -4,6 +4,8 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
 import { adviceFor, checkNetwork } from "./network.js";
 import { Signaling } from "./signaling.js";
+import { CodePanel } from "./code.js";
+import { t } from "./i18n.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
 const root = document.getElementById("candidate");
@@ -39,7 +41,7 @@ function updateJoinButton() {
 async function startDevices(ids = {}) {
   retry.classList.add("hidden");
   deviceStatus.classList.remove("ok", "bad");
-  deviceStatus.textContent = "Asking the browser for your camera and microphone…";
+  deviceStatus.textContent = t("Asking the browser for your camera and microphone…");
   if (stopMeter) stopMeter();
   if (stream) stream.getTracks().forEach((t) => t.stop());
   stream = null;
@@ -56,21 +58,21 @@ async function startDevices(ids = {}) {
   const { cameras, microphones } = await listDevices();
   const videoTrack = stream.getVideoTracks()[0];
   const audioTrack = stream.getAudioTracks()[0];
-  fillSelect(cameraSelect, cameras, videoTrack && videoTrack.getSettings().deviceId, "Camera");
-  fillSelect(micSelect, microphones, audioTrack && audioTrack.getSettings().deviceId, "Microphone");
+  fillSelect(cameraSelect, cameras, videoTrack && videoTrack.getSettings().deviceId, t("Camera"));
+  fillSelect(micSelect, microphones, audioTrack && audioTrack.getSettings().deviceId, t("Microphone"));
   stopMeter = meterLevel(stream, (value) => {
     level.value = value;
     if (value > 0.02 && !heardSound) {
       heardSound = true;
       deviceStatus.textContent = stream.noCamera
-        ? "Your microphone works. No camera was found: you can still join with audio only."
-        : "Your camera and microphone work.";
+        ? t("Your microphone works. No camera was found: you can still join with audio only.")
+        : t("Your camera and microphone work.");
     }
   });
   deviceStatus.classList.add("ok");
   deviceStatus.textContent = stream.noCamera
-    ? "No camera was found: you can still join with audio only. Speak to test the microphone."
-    : "Camera is on. Speak to test the microphone.";
+    ? t("No camera was found: you can still join with audio only. Speak to test the microphone.")
+    : t("Camera is on. Speak to test the microphone.");
   updateJoinButton();
   // Back after a reload during the interview, with consents already given: straight into the call.
   if (root.dataset.consented === "true" && IN_CALL.has(state) && !joined) {
@@ -81,10 +83,11 @@ async function startDevices(ids = {}) {
 }
 
 function showStage(question) {
+  code.show(question);
   const text = {
-    plan: `${interviewer} is talking with you about your experience and the topics of the interview.`,
-    technical: "Technical questions: answer out loud, in your own words.",
-    finishing: "Time for your questions to the interviewer. Thank you for your answers.",
+    plan: t("{name} is talking with you about your experience and the topics of the interview.", { name: interviewer }),
+    technical: t("Technical questions: answer out loud, in your own words."),
+    finishing: t("Time for your questions to the interviewer. Thank you for your answers."),
   };
   document.getElementById("stage-text").textContent = text[state] || "";
   const box = document.getElementById("question-box");
@@ -117,7 +120,7 @@ function startCall() {
     signaling,
     stream,
     role: "candidate",
-    leftText: "The interviewer left. Waiting for them to return…",
+    leftText: t("The interviewer left. Waiting for them to return…"),
     lastPresence,
     otherName: interviewer,
   }));
@@ -151,7 +154,7 @@ async function runNetworkCheck() {
   networkChecking = true;
   networkRetry.classList.add("hidden");
   networkStatus.classList.remove("ok", "bad");
-  networkStatus.textContent = "Checking your network…";
+  networkStatus.textContent = t("Checking your network…");
   try {
     networkResult = await checkNetwork(signaling);
   } finally {
@@ -168,6 +171,13 @@ async function runNetworkCheck() {
 
 let lastPresence = null;
 const signaling = new Signaling({ role: "candidate", token });
+const code = new CodePanel({
+  signaling,
+  role: "candidate",
+  name: root.dataset.candidate || "Candidate",
+  root: document.getElementById("code-panel"),
+});
+window.p2pCode = code;
 signaling.addEventListener("joined", (e) => {
   lastPresence = e.detail.presence;
   state = e.detail.state;
@@ -182,7 +192,7 @@ signaling.addEventListener("joined", (e) => {
 signaling.addEventListener("presence", (e) => {
   lastPresence = e.detail;
   reportNetwork();
-  if (joined && !call) joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
+  if (joined && !call) joinStatus.textContent = t("You have joined. {name} will start the interview shortly.", { name: interviewer });
 });
 signaling.addEventListener("error", (e) => {
   if (e.detail.code === "ended") {
@@ -205,29 +215,29 @@ signaling.addEventListener("event", (e) => {
   else refreshStage();
 });
 signaling.addEventListener("disconnected", () => {
-  if (joined && !call) joinStatus.textContent = "Connection to the server lost. Reconnecting…";
+  if (joined && !call) joinStatus.textContent = t("Connection to the server lost. Reconnecting…");
 });
 signaling.connect();
 
 joinButton.addEventListener("click", async () => {
   joinError.textContent = "";
   joinButton.disabled = true;
-  joinButton.textContent = "Joining…";
+  joinButton.textContent = t("Joining…");
   try {
     await api(`/i/${token}/join`, {
       csrf,
       body: { consents: consentBoxes.filter((b) => b.checked).map((b) => b.value) },
     });
   } catch (error) {
-    joinError.textContent = `Could not join: ${error.message}`;
-    joinButton.textContent = "Join";
+    joinError.textContent = t("Could not join: {error}", { error: error.message });
+    joinButton.textContent = t("Join");
     updateJoinButton();
     return;
   }
   joined = true;
   root.dataset.consented = "true";
-  joinButton.textContent = "Joined";
-  joinStatus.textContent = `You have joined. ${interviewer} will start the interview shortly.`;
+  joinButton.textContent = t("Joined");
+  joinStatus.textContent = t("You have joined. {name} will start the interview shortly.", { name: interviewer });
   signaling.send({ type: "ready" });
   if (IN_CALL.has(state)) startCall();
 });

@@ -4,6 +4,8 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
 import { NotesAutosave, StagePanel } from "./stage.js";
+import { CodePanel } from "./code.js";
+import { t } from "./i18n.js";
 
 const room = document.getElementById("room");
 const interviewId = Number(room.dataset.interview);
@@ -19,6 +21,13 @@ let lastPresence = null;
 
 signaling.addEventListener("joined", (e) => (lastPresence = e.detail.presence));
 signaling.addEventListener("presence", (e) => (lastPresence = e.detail));
+const code = new CodePanel({
+  signaling,
+  role: "recruiter",
+  name: room.dataset.interviewerName || "Interviewer",
+  root: document.getElementById("code-panel"),
+});
+window.p2pCode = code;
 const stage = new StagePanel({
   interviewId,
   csrf,
@@ -37,6 +46,7 @@ document.getElementById("stage").addEventListener("stagechange", (e) => {
     notesLoaded = true;
     notes.load(e.detail.notes);
   }
+  code.show(e.detail.question);
   if (e.detail.state === "completed") showCompleted();
 });
 window.p2pStage = stage;
@@ -65,11 +75,11 @@ async function start() {
     signaling,
     stream,
     role: "recruiter",
-    leftText: "Candidate left",
+    leftText: t("Candidate left"),
     lastPresence,
     otherName: candidateName,
   }));
-  if (!lastPresence) callState.textContent = `Waiting for ${candidateName}…`;
+  if (!lastPresence) callState.textContent = t("Waiting for {name}…", { name: candidateName });
 }
 
 function showCompleted() {
@@ -91,7 +101,7 @@ document.getElementById("confirm-end-yes").addEventListener("click", async () =>
   } catch (error) {
     button.disabled = false;
     confirmEnd.close();
-    mediaError.textContent = `Could not end the interview: ${error.message}`;
+    mediaError.textContent = t("Could not end the interview: {error}", { error: error.message });
     return;
   }
   confirmEnd.close();

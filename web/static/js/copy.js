@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 // Copy buttons: copy the target input's value and say so.
 for (const button of document.querySelectorAll("button.copy")) {
   button.addEventListener("click", async () => {
@@ -9,8 +10,8 @@ for (const button of document.querySelectorAll("button.copy")) {
       input.select();
       document.execCommand("copy");
     }
-    button.textContent = "Copied";
-    if (feedback) feedback.textContent = "Link copied to the clipboard.";
-    setTimeout(() => (button.textContent = "Copy"), 2000);
+    button.textContent = t("Copied");
+    if (feedback) feedback.textContent = t("Link copied to the clipboard.");
+    setTimeout(() => (button.textContent = t("Copy")), 2000);
   });
 }

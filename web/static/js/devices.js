@@ -1,21 +1,22 @@
+import { t } from "./i18n.js";
 // Camera and microphone: open them, list them, measure the microphone level, explain failures.
 
 export function explainMediaError(error) {
   switch (error && error.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "The browser blocked the camera and microphone. Allow them for this site (the camera icon in the address bar), then click Try again.";
+      return t("The browser blocked the camera and microphone. Allow them for this site (the camera icon in the address bar), then click Try again.");
     case "NotFoundError":
     case "OverconstrainedError":
-      return "No camera or microphone was found. Connect one, then click Try again.";
+      return t("No camera or microphone was found. Connect one, then click Try again.");
     case "NotReadableError":
     case "AbortError":
-      return "The camera or microphone is in use by another app. Close it, then click Try again.";
+      return t("The camera or microphone is in use by another app. Close it, then click Try again.");
     default:
       if (!navigator.mediaDevices) {
-        return "This page needs a secure connection (https) and a current browser to use the camera and microphone.";
+        return t("This page needs a secure connection (https) and a current browser to use the camera and microphone.");
       }
-      return `The camera or microphone could not be opened (${(error && error.message) || error}).`;
+      return t("The camera or microphone could not be opened ({error}).", { error: (error && error.message) || error });
   }
 }
 
@@ -59,7 +60,7 @@ export function fillSelect(select, devices, currentId, noun) {
   });
   if (!devices.length) {
     const option = document.createElement("option");
-    option.textContent = `No ${noun.toLowerCase()} found`;
+    option.textContent = noun === "Camera" ? t("No camera found") : t("No microphone found");
     select.append(option);
   }
   select.disabled = devices.length === 0;

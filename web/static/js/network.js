@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 // The connectivity check before Join: can this browser reach the service's TURN relay (a relay
 // candidate is gathered) and the server's peer (a probe connection comes up, as the recording
 // connection will have to)? The result in plain words for the candidate, and a short summary
@@ -159,26 +160,26 @@ export function adviceFor(result) {
     if (via && via !== "udp") {
       return {
         ok: true,
-        text: "Your network is ready for the call. It blocks some traffic, so the call will go through our relay server; that works, but if you can, use a network without a VPN or firewall for the smoothest call.",
+        text: t("Your network is ready for the call. It blocks some traffic, so the call will go through our relay server; that works, but if you can, use a network without a VPN or firewall for the smoothest call."),
       };
     }
-    return { ok: true, text: "Your network is ready for the call." };
+    return { ok: true, text: t("Your network is ready for the call.") };
   }
   if (server === "ok") {
     return {
       ok: true,
-      text: "Your network reaches the interview server. Our relay server for strict networks could not be reached: if the call does not connect, try another network (for example your phone's hotspot) or turn off your VPN.",
+      text: t("Your network reaches the interview server. Our relay server for strict networks could not be reached: if the call does not connect, try another network (for example your phone's hotspot) or turn off your VPN."),
     };
   }
   if (relay === "ok") {
     return {
       ok: false,
-      text: "Your network lets through only part of what the call needs. If you can, turn off your VPN or switch to another network (for example your phone's hotspot); otherwise join anyway, and the call will try our relay server.",
+      text: t("Your network lets through only part of what the call needs. If you can, turn off your VPN or switch to another network (for example your phone's hotspot); otherwise join anyway, and the call will try our relay server."),
     };
   }
   return {
     ok: false,
-    text: "Your network blocks the call. Try another network (for example your phone's hotspot), turn off your VPN, or ask your IT team to allow UDP traffic and TCP port 443 to this site. Then click Check again.",
+    text: t("Your network blocks the call. Try another network (for example your phone's hotspot), turn off your VPN, or ask your IT team to allow UDP traffic and TCP port 443 to this site. Then click Check again."),
   };
 }
 
@@ -186,14 +187,14 @@ export function adviceFor(result) {
 export function summaryFor(result, name) {
   const { relay, relay_via: via, server } = result;
   if (server === "ok" && relay !== "failed") {
-    const route = via && via !== "udp" ? ` (through the relay over ${via.toUpperCase()}: their network blocks UDP)` : "";
-    return { ok: true, text: `Network check: ${name}'s network is ready for the call${route}.` };
+    const route = via && via !== "udp" ? t(" (through the relay over {protocol}: their network blocks UDP)", { protocol: via.toUpperCase() }) : "";
+    return { ok: true, text: t("Network check: {name}'s network is ready for the call{route}.", { name, route }) };
   }
   if (server === "ok") {
-    return { ok: true, text: `Network check: ${name}'s network reaches the server, but not the relay; the call should still connect.` };
+    return { ok: true, text: t("Network check: {name}'s network reaches the server, but not the relay; the call should still connect.", { name }) };
   }
   return {
     ok: false,
-    text: `Network check: ${name}'s network blocks the call. They were asked to try another network or turn off their VPN; the call may not connect.`,
+    text: t("Network check: {name}'s network blocks the call. They were asked to try another network or turn off their VPN; the call may not connect.", { name }),
   };
 }

@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 // Connection quality from getStats: the round-trip time, packet loss and bitrate of a peer
 // connection, sampled every two seconds, and what they mean in words.
 //
@@ -7,7 +8,7 @@
 //   poor  anything worse: words get lost, the call may freeze or drop
 
 export const SAMPLE_MS = 2000;
-const LEVEL_TEXT = { good: "Good", fair: "Fair", poor: "Poor" };
+const LEVEL_TEXT = { good: t("Good"), fair: t("Fair"), poor: t("Poor") };
 
 export function level({ rttMs, loss }) {
   if (rttMs == null && loss == null) return "unknown";
@@ -151,16 +152,16 @@ function formatRate(kbps) {
 // "Connection: Good · 42 ms · 0.0 % lost · 1.2 Mbit/s", with data-level for the colour.
 export function showQuality(element, detail) {
   const rating = level(detail);
-  const parts = [`Connection: ${LEVEL_TEXT[rating] || "measuring…"}`];
+  const parts = [t("Connection: {level}", { level: LEVEL_TEXT[rating] || t("measuring…") })];
   if (detail.rttMs != null) parts.push(`${Math.round(detail.rttMs)} ms`);
-  if (detail.loss != null) parts.push(`${(detail.loss * 100).toFixed(1)} % lost`);
+  if (detail.loss != null) parts.push(t("{percent} % lost", { percent: (detail.loss * 100).toFixed(1) }));
   const rate = formatRate(detail.kbps);
   if (rate) parts.push(rate);
-  if (detail.pair && detail.pair.relayed) parts.push("via relay");
+  if (detail.pair && detail.pair.relayed) parts.push(t("via relay"));
   element.textContent = parts.join(" · ");
   element.dataset.level = rating;
   element.title =
-    "Round-trip time, share of packets lost and incoming bitrate of the call, measured every two seconds.";
+    t("Round-trip time, share of packets lost and incoming bitrate of the call, measured every two seconds.");
 }
 
 // A page's path to the server (its recording connection), as another page is told it;

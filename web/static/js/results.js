@@ -2,6 +2,7 @@
 // highlighted, the recruiter's own scores are saved, and the report prints.
 
 import { api } from "./api.js";
+import { t } from "./i18n.js";
 
 const root = document.getElementById("results");
 const interviewId = root.dataset.interview;
@@ -23,6 +24,13 @@ function seekTo(ts) {
     }
   }
   return false;
+}
+
+// Gaps in a recording (audio lost on the way) on the bar under its player; placed from here,
+// since the page's style policy allows no inline styles.
+for (const gap of document.querySelectorAll(".gap-timeline .gap")) {
+  gap.style.left = `${gap.dataset.left}%`;
+  gap.style.width = `${gap.dataset.width}%`;
 }
 
 for (const button of document.querySelectorAll("button.seek")) {
@@ -49,17 +57,17 @@ for (const button of document.querySelectorAll("button.save-override")) {
     const input = document.getElementById(`override-${position}`);
     const status = button.parentElement.querySelector(".override-status");
     const value = input.value === "" ? null : Number(input.value);
-    status.textContent = "Saving…";
+    status.textContent = t("Saving…");
     try {
       const body = await api(`/api/interviews/${interviewId}/scores/${position}`, {
         csrf,
         body: { override: value },
       });
-      status.textContent = value === null ? "Your score removed; the AI's score counts." : "Saved.";
+      status.textContent = value === null ? t("Your score removed; the AI's score counts.") : t("Saved.");
       const badge = document.getElementById(`score-${position}`);
       if (badge) badge.textContent = `${value === null ? body.ai : value}/10`;
     } catch (error) {
-      status.textContent = `Not saved: ${error.message}`;
+      status.textContent = t("Not saved: {error}", { error: error.message });
     }
   });
 }
@@ -79,7 +87,7 @@ if (document.querySelector(".pending-transcript")) {
         if (!result.questions.some((q) => q.pending)) {
           const listening = players.some((player) => !player.paused);
           if (!typing && !listening) return window.location.reload();
-          for (const note of document.querySelectorAll(".pending-transcript")) note.textContent = "Transcribed: reload the page to see it.";
+          for (const note of document.querySelectorAll(".pending-transcript")) note.textContent = t("Transcribed: reload the page to see it.");
           return;
         }
       }
@@ -93,5 +101,5 @@ if (document.querySelector(".pending-transcript")) {
 
 document.getElementById("print-report").addEventListener("click", () => window.print());
 document.getElementById("delete-form").addEventListener("submit", (event) => {
-  if (!window.confirm("Delete this interview, its recordings and transcripts for good?")) event.preventDefault();
+  if (!window.confirm(t("Delete this interview, its recordings and transcripts for good?"))) event.preventDefault();
 });

@@ -32,7 +32,6 @@ export class Signaling extends EventTarget {
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
     ws.addEventListener("open", () => {
-      this.attempt = 0;
       ws.send(JSON.stringify({ type: "join", ...this.join }));
     });
     ws.addEventListener("message", (event) => {
@@ -43,6 +42,7 @@ export class Signaling extends EventTarget {
         return;
       }
       if (message.type === "joined") {
+        this.attempt = 0;
         this.peer = message.peer;
         this.joinedInfo = message;
       }
@@ -57,10 +57,11 @@ export class Signaling extends EventTarget {
       // 4401: signed out everywhere; joining again would be refused.
       if (this.closed || event.code === 4401) return;
       // 1013: server busy, 4429: too many sockets from this address; back off longer.
-      // Otherwise 0.5 s, 1 s, 2 s ... up to 10 s.
+      // Otherwise 0.5 s, 1 s, 2 s ... up to 8 s, each at a random point of its upper half,
+      // so that the thousands of pages a restarted node had do not all come back at once.
       const base = event.code === 1013 || event.code === 4429 ? 5000 : 500;
-      const delay = Math.min(10000, base * 2 ** this.attempt++);
-      setTimeout(() => this.connect(), delay);
+      const delay = Math.min(8000, base * 2 ** this.attempt++);
+      setTimeout(() => this.connect(), delay / 2 + (Math.random() * delay) / 2);
     });
   }
 

@@ -1,6 +1,7 @@
 // The recruiter's stage panel: Interview plan, technical questions, Finish interview, and notes.
 
 import { api } from "./api.js";
+import { t, language } from "./i18n.js";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -44,7 +45,7 @@ export class StagePanel {
     try {
       this.render(await this.request("/stage"));
     } catch (error) {
-      this.errorBox.textContent = `Could not load the interview: ${error.message}`;
+      this.errorBox.textContent = t("Could not load the interview: {error}", { error: error.message });
     }
   }
 
@@ -56,7 +57,7 @@ export class StagePanel {
         this.errorBox.textContent = "";
         if (!this.busy) this.render(view);
       } catch (error) {
-        this.errorBox.textContent = `The topic was not saved: ${error.message}`;
+        this.errorBox.textContent = t("The topic was not saved: {error}", { error: error.message });
         this.refresh();
       }
     });
@@ -98,8 +99,8 @@ export class StagePanel {
   plan(view) {
     const done = view.topics.filter((t) => t.checked).length;
     return [
-      el("h1", {}, "Interview plan"),
-      el("p", { class: "muted", id: "topics-progress" }, `${done} of ${view.topics.length} topics completed. Discuss them in any order.`),
+      el("h1", {}, t("Interview plan")),
+      el("p", { class: "muted", id: "topics-progress" }, t("{done} of {total} topics completed. Discuss them in any order.", { done, total: view.topics.length })),
       el(
         "ul",
         { class: "topic-list" },
@@ -117,7 +118,7 @@ export class StagePanel {
           ),
         ),
       ),
-      el("button", { type: "button", class: "primary", onclick: () => this.act("/technical") }, "Start technical part"),
+      el("button", { type: "button", class: "primary", onclick: () => this.act("/technical") }, t("Start technical part")),
     ];
   }
 
@@ -125,29 +126,32 @@ export class StagePanel {
     const q = view.question;
     const last = q.position === q.total;
     return [
-      el("h1", {}, "Technical part"),
-      el("p", { class: "question-counter", id: "question-counter" }, `Question: ${q.position}/${q.total}`, " ", el("span", { class: `badge ${q.difficulty}` }, q.difficulty)),
+      el("h1", {}, t("Technical part")),
+      el("p", { class: "question-counter", id: "question-counter" }, t("Question: {position}/{total}", { position: q.position, total: q.total }), " ", el("span", { class: `badge ${q.difficulty}` }, q.difficulty)),
       el("div", { class: "question panel" },
-        el("h2", {}, "Question"),
+        el("h2", {}, t("Question")),
         el("p", { id: "question-text" }, q.text),
-        el("h3", {}, "Alternative explanation"),
+        el("h3", {}, t("Alternative explanation")),
         el("p", { id: "question-alternative" }, q.alternative),
-        el("h3", {}, "Answer"),
+        el("h3", {}, t("Answer")),
         el("p", { id: "question-answer" }, q.expected_answer),
-        el("h3", {}, "Key points"),
+        el("h3", {}, t("Key points")),
         el("ul", { class: "key-points" }, q.key_points.map((point) => el("li", {}, point))),
+        q.code
+          ? el("details", { id: "question-solution" }, el("summary", {}, "Reference solution"), el("pre", { class: "code-output" }, q.code.solution))
+          : null,
       ),
       this.assistantNotice(view),
       el("section", { class: "live-answer panel", "aria-labelledby": "transcript-title" },
-        el("h3", { id: "transcript-title" }, "Candidate's answer (live transcript)"),
-        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || this.live[q.position] || "Listening…"),
+        el("h3", { id: "transcript-title" }, t("Candidate's answer (live transcript)")),
+        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || this.live[q.position] || t("Listening…")),
       ),
       this.scoreList(view, q.position),
       el("div", { class: "actions" },
-        el("button", { type: "button", disabled: q.position === 1, onclick: () => this.act("/question", { position: q.position - 1 }) }, "Previous"),
+        el("button", { type: "button", disabled: q.position === 1, onclick: () => this.act("/question", { position: q.position - 1 }) }, t("Previous")),
         last
-          ? el("button", { type: "button", class: "primary", onclick: () => this.act("/finish") }, "Finish interview")
-          : el("button", { type: "button", class: "primary", onclick: () => this.act("/question", { position: q.position + 1 }) }, "Next question"),
+          ? el("button", { type: "button", class: "primary", onclick: () => this.act("/finish") }, t("Finish interview"))
+          : el("button", { type: "button", class: "primary", onclick: () => this.act("/question", { position: q.position + 1 }) }, t("Next question")),
       ),
     ];
   }
@@ -160,10 +164,10 @@ export class StagePanel {
 
   finishing() {
     return [
-      el("h1", {}, "Finish interview"),
+      el("h1", {}, t("Finish interview")),
       this.assistantNotice(this.view),
-      el("p", {}, "Answer the candidate's questions, talk about the company, and summarize the meeting."),
-      el("p", { class: "muted" }, "To finish completely, click the red phone icon."),
+      el("p", {}, t("Answer the candidate's questions, talk about the company, and summarize the meeting.")),
+      el("p", { class: "muted" }, t("To finish completely, click the red phone icon.")),
       this.scoreList(this.view, null),
     ];
   }
@@ -177,7 +181,7 @@ export class StagePanel {
     return el(
       "section",
       { class: "scores", "aria-labelledby": "scores-title", id: "scores" },
-      el("h3", { id: "scores-title" }, "AI scores"),
+      el("h3", { id: "scores-title" }, t("AI scores")),
       entries.length
         ? el(
             "ul",
@@ -194,22 +198,22 @@ export class StagePanel {
                 entry.rationale,
                 entry.note ? el("span", { class: "muted" }, ` (${entry.note})`) : null,
                 (entry.misconceptions || []).length
-                  ? el("div", { class: "misconceptions" }, `Misconception: ${entry.misconceptions.join("; ")}`)
+                  ? el("div", { class: "misconceptions" }, t("Misconception: {list}", { list: entry.misconceptions.join("; ") }))
                   : null,
                 entry.check
                   ? el(
                       "div",
                       { class: "alert check-answer" },
-                      el("strong", {}, "Check this answer"),
+                      el("strong", {}, t("Check this answer")),
                       ` (confidence ${Math.round(entry.confidence * 100)}%)`,
                       entry.doubt ? `: “${entry.doubt}”` : "",
                     )
                   : null,
-                entry.follow_up ? el("div", { class: "muted" }, `Follow-up: ${entry.follow_up}`) : null,
+                entry.follow_up ? el("div", { class: "muted" }, t("Follow-up: {question}", { question: entry.follow_up })) : null,
               ),
             ),
           )
-        : el("p", { class: "muted" }, "Each answer is scored when you move on."),
+        : el("p", { class: "muted" }, t("Each answer is scored when you move on.")),
     );
   }
 
@@ -220,7 +224,7 @@ export class StagePanel {
     const entry = (this.view.answers[data.position] = this.view.answers[data.position] || {});
     entry.text = data.text;
     const box = document.getElementById("live-transcript");
-    if (box && this.view.question && this.view.question.position === data.position) box.textContent = data.text || "Listening…";
+    if (box && this.view.question && this.view.question.position === data.position) box.textContent = data.text || t("Listening…");
   }
 
   onScore(data) {
@@ -261,13 +265,13 @@ export class NotesAutosave {
     } else {
       this.textarea.value = serverText;
       localStorage.removeItem(this.key);
-      this.status.textContent = serverText ? "All notes saved." : "";
+      this.status.textContent = serverText ? t("All notes saved.") : "";
     }
   }
 
   changed() {
     localStorage.setItem(this.key, this.textarea.value);
-    this.status.textContent = "Saving…";
+    this.status.textContent = t("Saving…");
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.save(), this.delay);
   }
@@ -279,10 +283,10 @@ export class NotesAutosave {
       const data = await api(this.url, { csrf: this.csrf, body: { text } });
       this.saved = text;
       if (this.textarea.value === text) localStorage.removeItem(this.key);
-      this.status.textContent = `All notes saved at ${new Date(data.saved_at).toLocaleTimeString()}.`;
+      this.status.textContent = t("All notes saved at {time}.", { time: new Date(data.saved_at).toLocaleTimeString(language) });
       this.status.dataset.saved = "true";
     } catch (error) {
-      this.status.textContent = `Not saved yet (${error.message}); retrying. Your text is kept in this browser.`;
+      this.status.textContent = t("Not saved yet ({error}); retrying. Your text is kept in this browser.", { error: error.message });
       this.status.dataset.saved = "false";
       this.timer = setTimeout(() => this.save(), 3000);
     }

@@ -2,6 +2,7 @@
 // Start interview button.
 import { summaryFor } from "./network.js";
 import { Signaling } from "./signaling.js";
+import { t } from "./i18n.js";
 
 const panel = document.getElementById("waiting");
 const statusText = document.getElementById("candidate-status");
@@ -13,11 +14,11 @@ let candidatePeer = null;
 
 function show(ready) {
   statusText.textContent = ready
-    ? `Candidate ${name} is ready and waiting`
-    : `Candidate ${name} has not joined yet`;
+    ? t("Candidate {name} is ready and waiting", { name })
+    : t("Candidate {name} has not joined yet", { name });
   statusText.classList.toggle("ok", ready);
   button.disabled = !ready;
-  button.textContent = ready ? "Start interview" : "Waiting for the candidate…";
+  button.textContent = ready ? t("Start interview") : t("Waiting for the candidate…");
   panel.dataset.ready = String(ready);
 }
 
@@ -49,7 +50,7 @@ signaling.addEventListener("event", (e) => {
   if (e.detail.name === "state") location.reload();
 });
 signaling.addEventListener("disconnected", () => {
-  connection.textContent = "Connection to the server lost. Reconnecting…";
+  connection.textContent = t("Connection to the server lost. Reconnecting…");
 });
 signaling.addEventListener("error", (e) => {
   connection.textContent = e.detail.message;

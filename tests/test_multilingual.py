@@ -1,0 +1,178 @@
+"""Interviews in Russian: Whisper base told the interview's language (through the Redis job
+queue, partial and final passes), and the multilingual scorer on Russian answers against
+Russian and English key points."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from assistant.by_language import ScorerByLanguage
+from assistant.llm import LLMJudge
+from assistant.local import LocalScorer
+from assistant.multilingual import MultilingualScorer
+from assistant.scorer import QuestionSpec
+from bus.pubsub import RedisBus
+from jobs.streams import RedisJobs
+from jobs.worker import StreamWorker
+from pipeline.factories import make_speech_engine
+from pipeline.work import Work
+from rooms.bank import bundled_banks, bundled_banks_in
+from service.settings import Settings
+from tests.rtc import decode_to_pcm, festival_ru
+from tests.test_scoring import chat_server
+from tests.wer import wer
+from transcription import models
+from transcription.faster import FasterWhisperEngine
+
+SAID = (
+    "Глобальная блокировка интерпретатора не даёт двум потокам одновременно выполнять байткод "
+    "питона, поэтому для вычислений лучше использовать процессы."
+)
+
+
+def cyrillic_share(text: str) -> float:
+    letters = [c for c in text.lower() if c.isalpha()]
+    return sum("а" <= c <= "я" or c == "ё" for c in letters) / max(1, len(letters))
+
+
+def spec(slug: str, language: str = "ru") -> QuestionSpec:
+    banks = bundled_banks() if slug.startswith(("py-", "fe-", "ds-")) else bundled_banks_in("ru")
+    q = next(q for b in banks for q in b.questions if q.slug == slug)
+    return QuestionSpec(q.text, q.expected_answer, q.key_points, q.misconceptions, language)
+
+
+def test_whisper_base_is_joined_once_into_the_cache_folder(tmp_path: Path) -> None:
+    folder = Path(models.base(tmp_path))
+    model = folder / "model.bin"
+    assert folder.parent == tmp_path and model.stat().st_size > 140_000_000
+    assert {p.name for p in folder.iterdir()} == {"model.bin", *models.BASE_FILES}
+    written = model.stat().st_mtime_ns
+    assert models.base(tmp_path) == str(folder) and model.stat().st_mtime_ns == written
+
+
+def test_an_english_only_model_refuses_russian() -> None:
+    with pytest.raises(ValueError, match="English-only"):
+        FasterWhisperEngine(models.tiny_en(), language="ru")
+
+
+async def test_the_interviews_language_reaches_whisper_through_redis(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A worker behind the Redis streams transcribes with the engine of the job's language:
+    Russian speech comes back in Russian, in partial and final passes; a job without a language
+    (queued by an older node) is English."""
+    pcm = decode_to_pcm(festival_ru(tmp_path / "ru.wav", SAID))
+    settings = Settings()
+    loaded: list[str] = []
+
+    def engine(language: str):  # type: ignore[no-untyped-def]
+        loaded.append(language)
+        return make_speech_engine(settings, language)
+
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    work = Work(None, None, engine, MultilingualScorer())  # type: ignore[arg-type]
+    jobs = RedisJobs(client, bus)
+    await jobs.start()
+    worker = StreamWorker(client, bus, work, name="ru")
+    worker.start()
+    try:
+        final = await jobs.submit("transcribe", {"language": "ru"}, pcm, reply_within=60)
+        partial = await jobs.submit(
+            "transcribe", {"language": "ru", "partial": True}, pcm, reply_within=60
+        )
+        english = await jobs.submit("transcribe", {}, pcm, reply_within=60)
+    finally:
+        await worker.stop()
+        await jobs.stop()
+        work.close()
+        await bus.close()
+        await client.aclose()
+    assert final is not None and partial is not None and english is not None
+    print(f"\nfinal: {final['text']}\npartial: {partial['text']}\nen: {english['text']}")
+    assert cyrillic_share(final["text"]) > 0.9 and wer(SAID, final["text"]) < 0.45
+    assert cyrillic_share(partial["text"]) > 0.9 and wer(SAID, partial["text"]) < 0.6
+    assert cyrillic_share(english["text"]) < 0.1  # tiny.en writes no Russian
+    assert loaded == ["ru", "en"]  # one engine per language, each loaded once
+
+
+STRONG = (
+    "GIL — это глобальная блокировка интерпретатора в CPython: в одном процессе байткод питона "
+    "в каждый момент выполняет только один поток. Поэтому вычисления на чистом питоне потоки "
+    "не ускоряют. Во время ввода-вывода и в расширениях вроде NumPy блокировка отпускается, так "
+    "что для сетевых запросов потоки помогают. Для вычислений на нескольких ядрах берут пул "
+    "процессов, а блокировки в своём коде всё равно нужны: GIL не делает его потокобезопасным."
+)
+WRONG = (
+    "GIL делает любой код потокобезопасным: все операции вроде count += 1 атомарны, поэтому "
+    "блокировки в питоне не нужны. А для сетевых запросов потоки бесполезны, потому что GIL "
+    "никогда не отпускается, и это часть самого языка, он есть во всех реализациях."
+)
+OFF_TOPIC = (
+    "Для вёрстки я обычно беру flexbox: он раскладывает элементы в одну строку или колонку, а "
+    "grid удобнее для двумерных сеток с явными областями и отступами между ними."
+)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ScorerByLanguage:
+    return ScorerByLanguage(LocalScorer(), MultilingualScorer())
+
+
+def test_russian_answers_against_russian_key_points(scorer: ScorerByLanguage) -> None:
+    gil = spec("ru-py-gil")
+    strong, wrong, off = (scorer.score(gil, a) for a in (STRONG, WRONG, OFF_TOPIC))
+    print(f"\nstrong {strong.score}, wrong {wrong.score}, off-topic {off.score}")
+    assert strong.scorer == "multilingual"
+    assert strong.score >= 6 and strong.score >= wrong.score + 2 and off.score <= 2
+    assert strong.covered and set(strong.covered) <= set(gil.key_points)
+    assert cyrillic_share(strong.rationale) > 0.5 and cyrillic_share(off.rationale) > 0.5
+
+
+def test_a_russian_answer_to_an_english_rubric(scorer: ScorerByLanguage) -> None:
+    gil = spec("py-gil", "ru")
+    strong, off = scorer.score(gil, STRONG), scorer.score(gil, OFF_TOPIC)
+    print(f"\nagainst English key points: strong {strong.score}, off-topic {off.score}")
+    assert strong.score >= 5 and off.score <= 2
+    assert cyrillic_share(strong.rationale.split(":")[0]) > 0.5  # written in Russian
+
+
+def test_silence_and_i_dont_know_in_russian_score_nothing(scorer: ScorerByLanguage) -> None:
+    for said in ["", "Э-э, не знаю, честно говоря.", "Можете повторить вопрос, пожалуйста?"]:
+        verdict = scorer.score(spec("ru-py-gil"), said)
+        assert verdict.score == 0 and verdict.rationale.startswith("Оценивать нечего")
+
+
+def test_an_english_interview_keeps_the_english_scorer(scorer: ScorerByLanguage) -> None:
+    gil = spec("py-gil", "en")
+    assert scorer.score(gil, gil.expected_answer).scorer == "local"
+
+
+async def test_the_llm_judge_writes_in_the_interviews_language(
+    aiohttp_server, scorer: ScorerByLanguage
+) -> None:
+    """A judge made for the service (English by default) writes a Russian interview's verdict
+    in Russian; when it fails, the multilingual scorer scores instead."""
+    verdict_json = json.dumps(
+        {
+            "score": 8,
+            "rationale": "Раскрыты почти все пункты.",
+            "covered": [],
+            "missing": [],
+            "follow_up": "Что вы возьмёте для вычислений на нескольких ядрах?",
+        }
+    )
+    replies = iter([(200, verdict_json), (500, "")])
+    app, seen = chat_server(lambda body: next(replies))
+    server = await aiohttp_server(app)
+    judge = LLMJudge("m", fallback=scorer, base_url=str(server.make_url("/v1")), api_key="k")
+    gil = spec("ru-py-gil")
+    verdict = await asyncio.to_thread(judge.score, gil, STRONG)
+    assert "in Russian" in seen[0]["messages"][0]["content"] and verdict.score == 8
+    fallback = await asyncio.to_thread(judge.score, gil, STRONG)
+    assert fallback.scorer == "multilingual" and fallback.note.startswith("Scored by the local")
