@@ -24,6 +24,8 @@ Score levels (anchor every score to one of them):
 - 4-6: about half of the key points, or right but with one wrong claim;
 - 2-3: vague or generic (buzzwords, "it depends", no substance), or half right and half wrong;
 - 0-1: confidently wrong about the core of the question, off topic, silence or "I don't know".
+For a coding question, candidate_code holds the code the candidate wrote and its test results:
+judge the spoken explanation and the code together (failing hidden tests weigh against it).
 A fluent answer that asserts a misconception or contradicts a key point scores low even if it
 uses the right terms. Copy under covered, missing and contradicted the key points' own text,
 and under misconceptions the misconceptions the answer asserts. Give a one-line rationale,
@@ -113,6 +115,8 @@ class LLMJudge:
             "misconceptions": list(question.misconceptions),
             "answer": answer,
         }
+        if question.code:
+            prompt["candidate_code"] = question.code
         try:
             # The verdict in the interview's language (the answer's), whatever the rubric's.
             language = question.language or self.language

@@ -19,6 +19,9 @@ class QuestionSpec:
     language: str = ""
     """The interview's language ("en", "ru"): the answer's (the rubric may be in another), and
     the one the verdict is written in. Empty: not said (the scorer's own default, English)."""
+    code: str = ""
+    """For a coding question: the candidate's final code and its test results, for a judge that
+    reads code (the LLM judge); empty for a spoken question."""
 
 
 @dataclass(frozen=True)

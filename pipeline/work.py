@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistant.scorer import QuestionSpec, Scorer, Verdict, is_non_answer
 from bus.events import PageEvent, ScoreReady, TranscriptUpdated
 from jobs.queue import Job, JobKind, Reply
-from rooms import calibration, conduct
+from rooms import calibration, code_documents, conduct
 from rooms.db import SessionMaker
 from rooms.models import ScoreCalibration
 from rooms.results import needs_check
@@ -280,12 +280,17 @@ class Work:
         await self.publish(interview_id, TranscriptUpdated(position, stored, True))
         if question is None:
             return
+        code = ""
+        if question.kind == "code":
+            async with self.sessions() as session:
+                code = await code_documents.judged_code(session, interview_id, position)
         spec = QuestionSpec(
             question.text,
             question.expected_answer,
             tuple(question.key_points),
             tuple(question.misconceptions or ()),
             language,
+            code,
         )
         scored = await self.score(spec, stored)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,6 +266,27 @@ async def code_summary(session: AsyncSession, interview_id: int) -> dict[int, di
             "hidden": result.hidden if result else None,
         }
     return summary
+
+
+async def judged_code(session: AsyncSession, interview_id: int, position: int) -> str:
+    """For a judge that reads code: the candidate's final code of this coding question and its
+    test results so far, as text ("" for a spoken question)."""
+    entry = (await code_summary(session, interview_id)).get(position)
+    if entry is None:
+        return ""
+    lines = [f"{entry['language']}, function {entry['function']}:", entry["final"]]
+    for name in ("visible", "hidden"):
+        result = entry[name]
+        if result:
+            tests = result.get("tests") or []
+            passed = result.get("passed", sum(1 for t in tests if t.get("passed")))
+            counts = f"{passed}/{result.get('total', len(tests))} passed"
+            lines.append(f"{name} tests: {result.get('status', '')}, {counts}")
+            for failing in (result.get("failing") or [])[:5]:
+                lines.append(f"  failing: {json.dumps(failing, ensure_ascii=False)[:300]}")
+        else:
+            lines.append(f"{name} tests: not run")
+    return "\n".join(lines)[:12_000]
 
 
 async def replay(

@@ -17,6 +17,7 @@ from rooms.code_documents import (
     CodeDocuments,
     CodeRefused,
     decode_update,
+    judged_code,
     seed_update,
     text_at,
 )
@@ -215,7 +216,7 @@ async def _call(recruiter: TestClient, candidate: TestClient, mailbox: Mailbox) 
 
 
 async def test_edits_and_runs_travel_between_the_pages(
-    client: TestClient, make_client: Any, mailbox: Mailbox
+    client: TestClient, make_client: Any, mailbox: Mailbox, settings: Any
 ) -> None:
     candidate = await make_client()
     interview_id, _, r_ws, c_ws = await _call(client, candidate, mailbox)
@@ -273,6 +274,15 @@ async def test_edits_and_runs_travel_between_the_pages(
     assert "Hidden tests: 3/3 passed" in page and "# hi" in page
     pdf = await client.get(f"/interviews/{interview_id}/report.pdf")
     assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF-")
+    # What an LLM judge reads beside the spoken answer: the code and both results.
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session:
+        judged = await judged_code(session, interview_id, MERGE_POSITION)
+        assert await judged_code(session, interview_id, 1) == ""  # a spoken question
+    await engine.dispose()
+    assert "# hi\ndef merge_intervals" in judged
+    assert "visible tests: failed, 1/2 passed" in judged
+    assert "hidden tests: passed, 3/3 passed" in judged
 
 
 async def test_an_edit_crosses_nodes_and_a_new_page_there_gets_it(

@@ -239,6 +239,33 @@ async def test_llm_judge_uses_a_schema_and_returns_its_verdict(
     assert answer in request["messages"][1]["content"]
 
 
+async def test_llm_judge_reads_the_code_of_a_coding_question(
+    aiohttp_server, local: LocalScorer
+) -> None:
+    reply = {
+        "score": 6,
+        "rationale": "Explains it; one hidden test fails.",
+        "covered": [],
+        "missing": [],
+    }
+    app, seen = chat_server(lambda body: (200, json.dumps(reply)))
+    server = await aiohttp_server(app)
+    judge = LLMJudge(
+        "judge-model", fallback=local, base_url=str(server.make_url("/v1")), api_key="k"
+    )
+    code = (
+        "python, function merge:\ndef merge(xs):\n    return xs\nhidden tests: failed, 2/3 passed"
+    )
+    spoken = QuestionSpec(GIL.text, GIL.expected_answer, GIL.key_points)
+    coding = QuestionSpec(GIL.text, GIL.expected_answer, GIL.key_points, code=code)
+    await asyncio.to_thread(judge.score, spoken, "I sort them and merge neighbours.")
+    verdict = await asyncio.to_thread(judge.score, coding, "I sort them and merge neighbours.")
+    assert verdict.score == 6
+    assert "candidate_code" not in json.loads(seen[0]["messages"][1]["content"])
+    assert json.loads(seen[1]["messages"][1]["content"])["candidate_code"] == code
+    assert "candidate_code holds the code" in seen[1]["messages"][0]["content"]
+
+
 @pytest.mark.parametrize("failure", [(500, ""), (200, "not json"), (200, '{"score": 42}')])
 async def test_llm_judge_falls_back_to_the_local_scorer_with_a_note(
     aiohttp_server, local: LocalScorer, failure: tuple[int, str]
