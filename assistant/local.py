@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,16 +129,20 @@ class Weights:
     def load(cls, path: Path = WEIGHTS) -> Weights:
         if not path.exists():
             return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            intercept=float(data["intercept"]),
-            coefficients=tuple(float(c) for c in data["coefficients"]),
-            relevance_gate=float(data["relevance_gate"]),
-            covered_at=float(data["covered_at"]),
-            misconception_at=float(data["misconception_at"]),
-            confidence=(float(data["confidence"][0]), float(data["confidence"][1])),
-            fitted_on=str(data.get("fitted_on", "")),
-        )
+        return cls(**fitted_fields(json.loads(path.read_text(encoding="utf-8"))))
+
+
+def fitted_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a fitted weights file (training/fit_scorer.py, fit_multilingual.py)."""
+    return {
+        "intercept": float(data["intercept"]),
+        "coefficients": tuple(float(c) for c in data["coefficients"]),
+        "relevance_gate": float(data["relevance_gate"]),
+        "covered_at": float(data["covered_at"]),
+        "misconception_at": float(data["misconception_at"]),
+        "confidence": (float(data["confidence"][0]), float(data["confidence"][1])),
+        "fitted_on": str(data.get("fitted_on", "")),
+    }
 
 
 @dataclass
@@ -189,12 +194,12 @@ def _windows(part: str) -> list[str]:
     return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words) - step, step)]
 
 
-def split_sentences(answer: str) -> list[str]:
+def split_sentences(answer: str, clauses: re.Pattern[str] = _SENTENCE) -> list[str]:
     """Clauses of three words or more (long ones as windows), and each pair of neighbours (a
-    point may span two)."""
+    point may span two). `clauses` splits them (a language's own conjunctions)."""
     parts = [
         w
-        for p in _SENTENCE.split(answer)
+        for p in clauses.split(answer)
         if p and len(p.split()) >= 3
         for w in _windows(p.strip(" ,"))
     ]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant import local as english
 from assistant.scorer import QuestionSpec, Verdict, is_non_answer
 
 MODELS = Path(__file__).parent / "models"
@@ -37,7 +38,6 @@ UNRELATED, PARAPHRASE = 0.80, 0.92
 calibrated similarity is 0 and 1 there), read off the train split's answers; a key point counts
 as covered from a calibrated similarity of `Weights.covered_at`, when the head supports it."""
 
-WINDOW_WORDS = 20
 
 _SENTENCE = re.compile(
     r"(?<=[.!?;:])\s+|,?\s+(?=(?:но|однако|зато|поэтому|потому что|так что|то есть|а вот|"
@@ -56,22 +56,8 @@ agreement."""
 
 
 def split_sentences(answer: str) -> list[str]:
-    """Clauses of three words or more (long unpunctuated ones, as speech recognition writes
-    them, in overlapping windows), and each pair of neighbours (a point may span two)."""
-    parts: list[str] = []
-    for part in _SENTENCE.split(answer):
-        words = part.strip(" ,").split()
-        if len(words) < 3:
-            continue
-        if len(words) <= WINDOW_WORDS * 3 // 2:
-            parts.append(" ".join(words))
-        else:
-            step = WINDOW_WORDS // 2
-            parts += [
-                " ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words) - step, step)
-            ]
-    pairs = [f"{a} {b}" for a, b in zip(parts, parts[1:], strict=False)]
-    return parts + pairs or [answer]
+    """The English scorer's clauses and windows, split at Russian conjunctions too."""
+    return english.split_sentences(answer, _SENTENCE)
 
 
 def calibrated(similarity: np.ndarray) -> np.ndarray:
@@ -168,16 +154,7 @@ class Weights:
         if not path.exists():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
-        data = data.get(section, data) if section else data
-        return cls(
-            intercept=float(data["intercept"]),
-            coefficients=tuple(float(c) for c in data["coefficients"]),
-            relevance_gate=float(data["relevance_gate"]),
-            covered_at=float(data["covered_at"]),
-            misconception_at=float(data["misconception_at"]),
-            confidence=(float(data["confidence"][0]), float(data["confidence"][1])),
-            fitted_on=str(data.get("fitted_on", "")),
-        )
+        return cls(**english.fitted_fields(data.get(section, data) if section else data))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.orm import selectinload
 
 from bus.events import (
+    EventName,
     ForPages,
     InterviewMoved,
     MalformedMessage,
@@ -146,6 +147,8 @@ class _Call:
     """This node's pages of one interview's call."""
 
     peers: dict[str, Peer] = field(default_factory=dict)
+    ended: bool = False
+    """The interview ended while its pages were here: their code is final (edits refused)."""
 
 
 def summarize(peers: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -509,6 +512,9 @@ class Hub:
         """The shared code editor: sync and store edits, store and relay test results."""
         if self.code is None:
             raise protocol.ProtocolError("unavailable", "The code editor is off on this server.")
+        call = self._calls.get(peer.call or "")
+        if call is not None and call.ended and not isinstance(message, protocol.CodeSync):
+            raise protocol.ProtocolError("ended", "The interview has ended: the code is final.")
         try:
             if isinstance(message, protocol.CodeSync):
                 reply = await self.code.sync(peer.interview_id, message.state)
@@ -616,6 +622,13 @@ class Hub:
                     except Exception:
                         log.exception("move hook failed")
             case ForPages(payload, roles):
+                data = payload.get("data")
+                if (
+                    payload.get("name") == EventName.STATE
+                    and isinstance(data, dict)
+                    and data.get("state") == InterviewState.COMPLETED.value
+                ):
+                    call.ended = True
                 for peer in list(call.peers.values()):
                     if roles and peer.role not in roles:
                         continue

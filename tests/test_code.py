@@ -285,6 +285,33 @@ async def test_edits_and_runs_travel_between_the_pages(
     assert "hidden tests: passed, 3/3 passed" in judged
 
 
+async def test_the_code_is_final_once_the_interview_ended(
+    client: TestClient, make_client: Any, mailbox: Mailbox
+) -> None:
+    candidate = await make_client()
+    interview_id, _, r_ws, c_ws = await _call(client, candidate, mailbox)
+    await c_ws.send_json({"type": "code-sync", "state": ""})
+    base = base64.b64decode((await next_of(c_ws, "code-sync"))["update"])
+    csrf = await csrf_of(client, f"/interviews/{interview_id}")
+    assert (
+        await client.post(f"/interviews/{interview_id}/start", data={"csrf_token": csrf})
+    ).status == 200
+    ended = await client.post(f"/interviews/{interview_id}/end", headers={"X-CSRF-Token": csrf})
+    assert ended.status == 200
+    while (await next_of(c_ws, "event"))["data"].get("state") != "completed":
+        pass
+    late = b64(edit(base, MERGE_POSITION, 0, "# after the end\n"))
+    await c_ws.send_json({"type": "code-update", "update": late})
+    assert await next_of(c_ws, "error") == {
+        "type": "error",
+        "code": "ended",
+        "message": "The interview has ended: the code is final.",
+    }
+    result = await (await client.get(f"/api/interviews/{interview_id}/result")).json()
+    code = next(q for q in result["questions"] if q["position"] == MERGE_POSITION)["code"]
+    assert "# after the end" not in code["final"]
+
+
 async def test_an_edit_crosses_nodes_and_a_new_page_there_gets_it(
     make_client: Any, settings: Any, mailbox: Mailbox, redis_url: str
 ) -> None:
