@@ -84,8 +84,11 @@ def configure(level: str, form: str) -> None:
     for old in list(root.handlers):
         if getattr(old, "_p2pi", False):
             root.removeHandler(old)
+    # A host that already handles the root's lines (a test runner calling a command) keeps
+    # doing so: only the error counter is added then.
+    ours: tuple[logging.Handler, ...] = (counter,) if root.handlers else (handler, counter)
     installed: logging.Handler
-    for installed in (handler, counter):
+    for installed in ours:
         setattr(installed, "_p2pi", True)  # noqa: B010 (a mark on a foreign class)
         root.addHandler(installed)
     root.setLevel(level)
