@@ -175,7 +175,13 @@ def test_recruiter_conducts_the_whole_interview(
             break
         time.sleep(0.1)
     else:
-        raise AssertionError(f"no player jumped to the line's time (playing at {heard})")
+        players = recruiter.evaluate(
+            """() => [...document.querySelectorAll('audio.candidate-player')].map(el => ({
+                start: el.dataset.start, stored: el.dataset.duration, duration: el.duration,
+                at: el.currentTime, paused: el.paused, ready: el.readyState,
+                network: el.networkState, error: el.error && el.error.code }))"""
+        )
+        raise AssertionError(f"no player jumped to {ts} (playing at {heard}); players: {players}")
     wait_until(recruiter, "document.querySelector('button.segment.playing') !== null")
     # The recruiter's own score sits beside the AI's.
     recruiter.get_by_label("Your score (0–10)").first.fill("7.5")

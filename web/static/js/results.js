@@ -10,20 +10,20 @@ const csrf = document.getElementById("csrf").value;
 const players = [...document.querySelectorAll("audio.candidate-player")];
 const segments = [...document.querySelectorAll("button.segment")];
 
-// The candidate's recording may be in several parts (after a reconnect): find the one that holds
-// wall-clock time `ts` and jump there.
+// The candidate's recording may be in several parts (after a reconnect): the one that holds
+// wall-clock time `ts` is the last to start before it (parts follow each other; the stored
+// duration of the last one may lag its file by a few seconds right after the interview).
 function seekTo(ts) {
+  let holder = null;
   for (const player of players) {
     const start = Number(player.dataset.start);
-    const duration = Number(player.dataset.duration);
-    if (ts >= start - 0.5 && ts <= start + duration + 0.5) {
-      players.forEach((other) => other !== player && other.pause());
-      player.currentTime = Math.max(0, ts - start);
-      player.play().catch(() => {});
-      return true;
-    }
+    if (ts >= start - 0.5 && (!holder || start > Number(holder.dataset.start))) holder = player;
   }
-  return false;
+  if (!holder) return false;
+  players.forEach((other) => other !== holder && other.pause());
+  holder.currentTime = Math.max(0, ts - Number(holder.dataset.start));
+  holder.play().catch(() => {});
+  return true;
 }
 
 // Gaps in a recording (audio lost on the way) on the bar under its player; placed from here,
