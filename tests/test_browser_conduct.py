@@ -158,6 +158,9 @@ def test_recruiter_conducts_the_whole_interview(
     modal.get_by_role("link", name="here").click()
     expect(recruiter.get_by_role("heading", name="Interview results")).to_be_visible()
 
+    # Answers still being transcribed (a loaded machine) show the page again once stored: wait
+    # for that reload before playing, as it would stop the player.
+    expect(recruiter.locator(".pending-transcript")).to_have_count(0, timeout=90_000)
     # Playback: a line of question 1's transcript seeks the candidate's recording to it.
     segment = recruiter.locator("#q-1 button.segment").first
     expect(segment).to_be_visible()
