@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Playwright's assertions wait 5 s by default; a page on a loaded 2-core machine (a test run
@@ -77,3 +79,14 @@ def candidate_page(browser, base_url: str, token: str):  # type: ignore[no-untyp
     ).check()
     page.get_by_role("button", name="Join").click()
     return page
+
+
+@contextmanager
+def chromium_saying(wav: Path) -> Iterator[Browser]:
+    """Headless Chromium whose fake microphone plays `wav`."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+        )
+        yield browser
+        browser.close()

@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import CodeEdit, CodeResult
-from tests.browser import CHROMIUM, candidate_page, chromium_args, recruiter_page, speech_wav
+from tests.browser import (
+    candidate_page,
+    chromium_saying,
+    recruiter_page,
+    speech_wav,
+)
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.seed import seed_interview
 
@@ -67,13 +72,10 @@ def _stop(server: ServerProcess) -> None:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    wav = speech_wav(tmp_path / "speech.wav", "Let me write the function.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
-        )
+    with chromium_saying(
+        speech_wav(tmp_path / "speech.wav", "Let me write the function.")
+    ) as browser:
         yield browser
-        browser.close()
 
 
 def rows(url: str, model: type[CodeEdit] | type[CodeResult], interview_id: int) -> list[Any]:

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Answer, Recording
 from tests.browser import (
-    CHROMIUM,
     candidate_page,
-    chromium_args,
+    chromium_saying,
     recruiter_page,
     speech_wav,
     wait_until,
@@ -46,13 +45,8 @@ def server(db: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    wav = speech_wav(tmp_path / "speech.wav", SAID)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
-        )
+    with chromium_saying(speech_wav(tmp_path / "speech.wav", SAID)) as browser:
         yield browser
-        browser.close()
 
 
 def rows_of(url: str, model: type[Recording] | type[Answer], interview_id: int) -> list[Any]:

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from rooms.bank import bundled_banks_in, import_banks
 from rooms.db import make_engine, make_sessionmaker
 from rooms.models import Interview
-from tests.browser import CHROMIUM, chromium_args, speech_wav
+from tests.browser import chromium_saying, speech_wav
 from tests.conftest import ARTIFACTS, ServerProcess, start_server
 from tests.seed import seed_interview
 
@@ -51,13 +51,8 @@ def server(db: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    wav = speech_wav(tmp_path / "speech.wav", "Hello, I am ready.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
-        )
+    with chromium_saying(speech_wav(tmp_path / "speech.wav", "Hello, I am ready.")) as browser:
         yield browser
-        browser.close()
 
 
 def test_switcher_and_a_russian_candidate_page(
