@@ -39,10 +39,12 @@ class StateChanged:
 
 @dataclass(frozen=True)
 class StageShown:
-    """What the candidate's page shows after the recruiter moved: the stage and the question."""
+    """What the candidate's page shows after the recruiter moved: the stage, the question and
+    the scratch pad (its language while open)."""
 
     state: str
     question: dict[str, Any] | None
+    scratch: str | None = None
 
 
 @dataclass(frozen=True)

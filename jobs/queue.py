@@ -25,8 +25,14 @@ class JobKind(StrEnum):
     """The text of one live segment (partial or final); replied to."""
     ANSWER = "answer"
     """Finish an answer: transcribe what is left, store it, score it, store the score."""
+    RESCORE = "rescore"
+    """Score a stored answer again (its coding question's hidden tests ran after it)."""
     WARM_UP = "warm-up"
     """Load the speech and scoring models."""
+
+
+KEPT = frozenset({JobKind.ANSWER, JobKind.RESCORE})
+"""Jobs that store something: tried again, kept in the durable stream."""
 
 
 @dataclass
@@ -130,7 +136,7 @@ class LocalJobs:
 
     async def _run(self, job: Job) -> Reply | None:
         # An answer is worth a few tries (the database restarting, say); a live pass is not.
-        tries = MAX_DELIVERIES if job.kind == JobKind.ANSWER else 1
+        tries = MAX_DELIVERIES if job.kind in KEPT else 1
         for attempt in range(1, tries + 1):
             if job.expired:
                 return None

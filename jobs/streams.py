@@ -23,7 +23,7 @@ from redis.exceptions import ResponseError
 
 from bus.events import JobReply
 from bus.pubsub import Bus
-from jobs.queue import Job, JobKind, Reply
+from jobs.queue import KEPT, Job, Reply
 from telemetry.metrics import Backlog
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ GROUP = "workers"
 
 
 def stream_for(kind: str) -> str:
-    return ANSWER_STREAM if kind == JobKind.ANSWER else LIVE_STREAM
+    return ANSWER_STREAM if kind in KEPT else LIVE_STREAM
 
 
 def reply_channel(node: str) -> str:

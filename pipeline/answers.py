@@ -172,6 +172,21 @@ class NodeAnswers:
             position, text = shown
             await self._publish(interview_id, position, text)
 
+    async def tests_ran(self, interview_id: int, position: int) -> None:
+        """A coding question's hidden tests ran (stored with the code): its answer, if stored,
+        is scored again, so that a judge reading the code sees their result."""
+        body = {
+            "interview": interview_id,
+            "position": position,
+            "language": await self.language_of(interview_id),
+        }
+        try:
+            await self.jobs.submit(JobKind.RESCORE, body)
+        except Exception:  # the result is stored; the recruiter can run the tests again
+            log.warning(
+                "could not queue scoring interview %s question %s again", interview_id, position
+            )
+
     async def close_interview(self, interview_id: int) -> None:
         self._heard.pop(interview_id, None)
         self._language.pop(interview_id, None)

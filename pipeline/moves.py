@@ -47,6 +47,11 @@ class InterviewMoves:
         if announce is not None:
             await publish_event(self.bus, interview_id, announce)
 
+    async def shown(self, interview_id: int, announce: PageEvent) -> None:
+        """The pages show something else without a move (the scratch pad opened or closed):
+        the answer in progress goes on."""
+        await publish_event(self.bus, interview_id, announce)
+
     async def ended(self, interview_id: int, at: datetime) -> None:
         """The red phone icon: the last answer is handed on (transcribed and scored after the
         response), the recordings close, both pages show the end."""

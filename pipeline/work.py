@@ -14,8 +14,9 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ from bus.events import PageEvent, ScoreReady, TranscriptUpdated
 from jobs.queue import Job, JobKind, Reply
 from rooms import calibration, code_documents, conduct
 from rooms.db import SessionMaker
-from rooms.models import ScoreCalibration
+from rooms.models import Question, ScoreCalibration
 from rooms.results import needs_check
 from telemetry.logs import working_on
 from telemetry.metrics import JOB_SECONDS, SCORE_DELAY_SECONDS, TRANSCRIPTION_SECONDS
@@ -148,6 +149,9 @@ class Work:
         if job.kind == JobKind.ANSWER:
             await self.answer(job)
             return None
+        if job.kind == JobKind.RESCORE:
+            await self.rescore(job)
+            return None
         if job.kind == JobKind.WARM_UP:
             await self.warm_up(language)
             return None
@@ -221,29 +225,49 @@ class Work:
         language = str(body.get("language") or "en")
         engine = self._engines.get(language)
         engine_name = engine.name if engine is not None else self.engine_name
-        # Jobs of one question (asked again after Previous) store and score one at a time here;
-        # across workers the database row lock does the same.
+        async with self._one_at_a_time(interview_id, position):
+            await self._store_and_score(
+                interview_id,
+                position,
+                at,
+                body["started_at"],
+                text,
+                segments,
+                engine_name,
+                language,
+            )
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, interview_id: int, position: int) -> AsyncIterator[None]:
+        """Jobs of one question (asked again after Previous, scored again after its hidden
+        tests ran) store and score one at a time here; across workers the database row lock
+        does the same."""
         key = (interview_id, position)
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await self._store_and_score(
-                    interview_id,
-                    position,
-                    at,
-                    body["started_at"],
-                    text,
-                    segments,
-                    engine_name,
-                    language,
-                )
+                yield
         finally:
             lock, users = self._locks[key]
             if users == 1:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+    async def rescore(self, job: Job) -> None:
+        """Score a stored answer again: its coding question's hidden tests ran after it was
+        scored, and a judge that reads the code should see their result."""
+        interview_id, position = int(job.body["interview"]), int(job.body["position"])
+        async with self._one_at_a_time(interview_id, position):
+            async with self.sessions() as session:
+                answers, _ = await conduct.answers_and_scores(session, interview_id)
+                question = await conduct.question_spec(session, interview_id, position)
+            answer = answers.get(position)
+            if answer is None or not answer.engine or question is None:
+                return  # not stored yet: its own job scores it with the results there are
+            language = str(job.body.get("language") or "en")
+            await self._score(interview_id, position, answer.text, question, language, None)
 
     async def _store_and_score(
         self,
@@ -278,8 +302,20 @@ class Work:
             len(stored.split()),
         )
         await self.publish(interview_id, TranscriptUpdated(position, stored, True))
-        if question is None:
-            return
+        if question is not None:
+            await self._score(interview_id, position, stored, question, language, at)
+
+    async def _score(
+        self,
+        interview_id: int,
+        position: int,
+        stored: str,
+        question: Question,
+        language: str,
+        at: float | None,
+    ) -> None:
+        """Score the stored answer, store the score and tell the pages (`at`: when the
+        recruiter moved on, for the delay; None when scored again later)."""
         code = ""
         if question.kind == "code":
             async with self.sessions() as session:
@@ -322,8 +358,9 @@ class Work:
         verdict, _ = await self._store(store_score, None, None)
         if verdict is None:  # the answer grew meanwhile; its own job scores it
             return
-        self.timings.to_score.append(time.time() - at)
-        SCORE_DELAY_SECONDS.observe(time.time() - at)
+        if at is not None:
+            self.timings.to_score.append(time.time() - at)
+            SCORE_DELAY_SECONDS.observe(time.time() - at)
         log.info(
             "scored interview %s question %s: %s (%s)",
             interview_id,

@@ -1,5 +1,5 @@
 """The shared code of each interview: one Yjs document (kept with pycrdt) holding a text per
-coding question (`q<position>`), rebuilt from its update log in the database, so it survives a
+coding question (`q<position>`) and the recruiter's scratch pad (`q0`), rebuilt from its update log in the database, so it survives a
 reload, a reconnect to another node and a restart."""
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MAX_UPDATE_BYTES = 24 * 1024
 """One update from a page (a paste of a few hundred lines fits)."""
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 """An interview's whole update log; past it edits are refused (a runaway script, not typing)."""
+SCRATCH = 0
+"""The scratch pad's position: its text is `q0`, its last run a CodeResult at position 0."""
 SEED_CLIENT_BASE = 1_000_000
 """Client ids of the starter code's insertions: `SEED_CLIENT_BASE + position`."""
 
@@ -241,19 +243,27 @@ async def results_of(session: AsyncSession, interview_id: int) -> dict[int, Code
     return {row.position: row for row in rows}
 
 
+async def _final(
+    session: AsyncSession, interview_id: int, tasks: dict[int, CodeTask]
+) -> tuple[Doc[Any], list[CodeEdit]]:
+    """The interview's document as it ended up, and its edit log."""
+    log = await edit_log(session, interview_id)
+    doc: Doc[Any] = Doc()
+    for position, task in tasks.items():
+        doc.apply_update(seed_update(position, task.starter))
+    for edit in log:
+        doc.apply_update(edit.update)
+    return doc, log
+
+
 async def code_summary(session: AsyncSession, interview_id: int) -> dict[int, dict[str, Any]]:
     """Each coding question's final code, the candidate's last run and the hidden tests'
     result (the results page, the JSON and PDF exports)."""
     tasks = await code_tasks(session, interview_id)
     if not tasks:
         return {}
-    log = await edit_log(session, interview_id)
+    doc, log = await _final(session, interview_id, tasks)
     results = await results_of(session, interview_id)
-    doc: Doc[Any] = Doc()
-    for position, task in tasks.items():
-        doc.apply_update(seed_update(position, task.starter))
-    for edit in log:
-        doc.apply_update(edit.update)
     summary = {}
     for position, task in tasks.items():
         result = results.get(position)
@@ -266,6 +276,23 @@ async def code_summary(session: AsyncSession, interview_id: int) -> dict[int, di
             "hidden": result.hidden if result else None,
         }
     return summary
+
+
+async def scratch_summary(
+    session: AsyncSession, interview_id: int, language: str | None
+) -> dict[str, Any] | None:
+    """The scratch pad's final code and the candidate's last run in it (None: never opened),
+    `language` being the one it was last open in."""
+    if language is None:
+        return None
+    doc, log = await _final(session, interview_id, await code_tasks(session, interview_id))
+    result = (await results_of(session, interview_id)).get(SCRATCH)
+    return {
+        "language": language,
+        "final": str(doc.get(text_name(SCRATCH), type=Text)),
+        "edits": len(log),
+        "visible": result.visible if result else None,
+    }
 
 
 async def judged_code(session: AsyncSession, interview_id: int, position: int) -> str:

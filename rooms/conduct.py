@@ -28,6 +28,8 @@ from rooms.models import (
 from rooms.states import IllegalTransition, InterviewState
 
 MAX_NOTES_CHARS = 100_000
+SCRATCH_LANGUAGES = ("python", "javascript")
+"""What the recruiter's scratch pad can be opened in (the languages the browsers run)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,43 @@ async def finish_technical(session: AsyncSession, interview: Interview) -> Inter
         )
     interview.current_question = None
     return await transition(session, interview, InterviewState.FINISHING)
+
+
+async def set_scratch(
+    session: AsyncSession, interview: Interview, language: str | None
+) -> InterviewEvent | None:
+    """Open the scratch pad on both pages in `language`, switch its language, or close it
+    (None); any stage of the call. Its code is one shared text of the interview's document,
+    kept across openings. Returns the event on the timeline (None: nothing changed)."""
+    _require(
+        interview,
+        InterviewState.PLAN,
+        InterviewState.TECHNICAL,
+        InterviewState.FINISHING,
+        action="use the scratch pad",
+    )
+    if language is not None and language not in SCRATCH_LANGUAGES:
+        raise InvalidInput("language", "The scratch pad runs Python or JavaScript.")
+    if language == interview.scratch_language:
+        return None
+    interview.scratch_language = language
+    event = InterviewEvent(interview_id=interview.id, kind="scratch", data={"language": language})
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def scratch_language_used(session: AsyncSession, interview_id: int) -> str | None:
+    """The language the scratch pad was last open in (None: never opened)."""
+    events = await session.scalars(
+        select(InterviewEvent)
+        .where(InterviewEvent.interview_id == interview_id, InterviewEvent.kind == "scratch")
+        .order_by(InterviewEvent.id.desc())
+    )
+    for event in events:
+        if event.data.get("language"):
+            return str(event.data["language"])
+    return None
 
 
 async def notes_of(session: AsyncSession, interview_id: int) -> Note | None:

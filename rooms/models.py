@@ -188,6 +188,8 @@ class Interview(Base):
     question_count: Mapped[int] = mapped_column(Integer, default=10)
     current_question: Mapped[int | None] = mapped_column(Integer)
     """1-based position of the question on screen during the technical part."""
+    scratch_language: Mapped[str | None] = mapped_column(String(16))
+    """The language of the recruiter's scratch pad while it is open on both pages (None: closed)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     candidate_joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms import conduct
-from rooms.code_documents import code_summary
+from rooms.code_documents import code_summary, scratch_summary
 from rooms.errors import InvalidInput, NotFound
 from rooms.models import Interview, InterviewQuestion, Recording, Score, Topic, TopicCheck
 
@@ -86,6 +86,9 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
     )
     note = await conduct.notes_of(session, interview.id)
     code = await code_summary(session, interview.id)
+    scratch = await scratch_summary(
+        session, interview.id, await conduct.scratch_language_used(session, interview.id)
+    )
     questions = []
     for link in interview.questions:
         q = link.question
@@ -138,6 +141,7 @@ async def interview_result(session: AsyncSession, interview: Interview) -> dict[
         "verdict_note": interview.verdict_note or "",
         "topics": [{"title": t.title, "covered": t.id in checked} for t in topics],
         "questions": questions,
+        "scratch": scratch,
         "notes": note.text if note else "",
         "recordings": [
             {

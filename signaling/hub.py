@@ -197,6 +197,7 @@ class Hub:
         on_join: Callable[[int, str], Awaitable[None]] | None = None,
         on_move: Callable[[InterviewMoved], Awaitable[None]] | None = None,
         code: CodeDocuments | None = None,
+        on_code_tests: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
         self.code = code
         """The interviews' shared code documents (None: no code editor on this node)."""
@@ -226,6 +227,9 @@ class Hub:
         self.on_move = on_move
         """Called on every node of the call when the recruiter moved on or ended the interview
         (the candidate's audio may come in elsewhere)."""
+        self.on_code_tests = on_code_tests
+        """Called with (interview, position) once a coding question's hidden tests' result is
+        stored: its answer is scored again with it."""
 
     @property
     def connections(self) -> int:
@@ -545,6 +549,8 @@ class Hub:
             # The hidden tests' inputs are in the failing cases: recruiters' pages only.
             payload = {**message.model_dump(), "from": peer.id}
             await self.bus.publish(peer.call, encode(ForPages(payload, ["recruiter"])))
+            if self.on_code_tests is not None:
+                await self.on_code_tests(peer.interview_id, message.position)
         else:
             await self._relay(peer, message.model_dump())
 

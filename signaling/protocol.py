@@ -22,7 +22,7 @@ against the models below; anything else is answered with an `error` and the conn
 | code-sync | both ways        | state (page → server); update, state (server → page) | the page's Yjs state vector; the server answers with what the page lacks and its own state vector |
 | code-update | both ways      | update, from (relayed)                        | a Yjs update of the interview's shared code (base64), stored and relayed |
 | code-cursor | both ways      | awareness, from (relayed)                     | a y-protocols awareness update (who is where in the code), relayed only |
-| code-run  | candidate → recruiter | position, language, status, output, tests[], ms | the candidate ran the code (in their browser): output and each visible test's result, stored and relayed |
+| code-run  | candidate → recruiter | position (0: the scratch pad), language, status, output, tests[], ms | the candidate ran the code (in their browser): output and each visible test's result, stored and relayed |
 | code-tests | recruiter → server → recruiters | position, status, passed, total, failing[], ms | the hidden tests' result (run in the recruiter's browser), stored with the code as part of the verdict |
 | event     | server → page    | name, data                                    | interview event (stage changed, question changed, recording on/off) |
 | ping      | page → server    | —                                             | keep-alive; answered with pong |
@@ -184,14 +184,17 @@ class CodeTestResult(_Message):
     error: str | None = Field(default=None, max_length=1000)
 
 
-RUN_STATUS = Literal["passed", "failed", "error", "timeout", "memory"]
+TESTS_STATUS = Literal["passed", "failed", "error", "timeout", "memory"]
+RUN_STATUS = Literal[TESTS_STATUS, "ran"]
+"""How a run ended; `ran`: code without tests (the scratch pad) ran to its end."""
 
 
 class CodeRun(_Message):
     """The candidate ran the code in their browser: its output and the visible tests' results."""
 
     type: Literal["code-run"]
-    position: int = Field(ge=1, le=1000)
+    position: int = Field(ge=0, le=1000)
+    """The coding question; 0: the scratch pad."""
     language: Literal["python", "javascript"]
     status: RUN_STATUS
     output: str = Field(default="", max_length=8000)
@@ -211,7 +214,7 @@ class CodeTests(_Message):
 
     type: Literal["code-tests"]
     position: int = Field(ge=1, le=1000)
-    status: RUN_STATUS
+    status: TESTS_STATUS
     passed: int = Field(ge=0, le=50)
     total: int = Field(ge=0, le=50)
     failing: list[CodeFailing] = Field(default_factory=list, max_length=50)

@@ -92,17 +92,16 @@ def rows(url: str, model: type[CodeEdit] | type[CodeResult], interview_id: int) 
         return pool.submit(asyncio.run, read()).result()
 
 
-def editor_text(page: Page) -> str:
-    return str(
-        page.evaluate("window.p2pCode && p2pCode.view ? p2pCode.view.state.doc.toString() : ''")
-    )
+def editor_text(page: Page, of: str = "p2pCode") -> str:
+    """The text of the page's question editor (or of the scratch pad's: `of="p2pScratch"`)."""
+    return str(page.evaluate(f"window.{of} && {of}.view ? {of}.view.state.doc.toString() : ''"))
 
 
-def wait_text(page: Page, needle: str, timeout: float = 15) -> None:
+def wait_text(page: Page, needle: str, timeout: float = 15, of: str = "p2pCode") -> None:
     deadline = time.monotonic() + timeout
-    while needle not in editor_text(page):
+    while needle not in editor_text(page, of):
         if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not in the editor: {editor_text(page)!r}")
+            raise AssertionError(f"{needle!r} not in the editor: {editor_text(page, of)!r}")
         time.sleep(0.02)
 
 
@@ -239,6 +238,27 @@ def test_recruiter_and_candidate_write_and_run_code_together(
         expect(candidate.locator("#code-test-0")).to_have_attribute("data-passed", "false")
         replace_code(candidate, FLATTEN)
         wait_text(recruiter, "console.log")
+
+        # The recruiter's scratch pad, open at any moment: on both pages, run, kept.
+        recruiter.locator("#scratch-language").select_option("javascript")
+        recruiter.get_by_role("button", name="Open scratch pad").click()
+        expect(candidate.locator("#scratch-panel")).to_be_visible()
+        expect(candidate.locator("#scratch-badge")).to_have_text("javascript")
+        candidate.evaluate(
+            "p2pScratch.view.dispatch({changes: {from: 0, insert: 'console.log(\"pad\", 6 * 7)'}})"
+        )
+        wait_text(recruiter, "6 * 7", of="p2pScratch")
+        candidate.locator("#scratch-run").click()
+        expect(candidate.locator("#scratch-output")).to_contain_text("pad 42")
+        expect(recruiter.locator("#scratch-status")).to_contain_text("Candidate's run: Finished.")
+        expect(recruiter.locator("#scratch-output")).to_contain_text("pad 42")
+        recruiter.screenshot(path=str(shots / "scratch-pad.png"), full_page=True)
+        candidate.reload()
+        expect(candidate.locator("#scratch-panel")).to_be_visible(timeout=20_000)
+        wait_text(candidate, "6 * 7", of="p2pScratch")
+        recruiter.get_by_role("button", name="Close scratch pad").click()
+        expect(candidate.locator("#scratch-panel")).to_be_hidden()
+        expect(recruiter.get_by_role("button", name="Open scratch pad")).to_be_visible()
     finally:
         _stop(server)
 
@@ -271,6 +291,7 @@ def test_recruiter_and_candidate_write_and_run_code_together(
         expect(final).not_to_contain_text("candidate was here")
         expect(again.locator("#q-6 .code-replay .replay-time")).to_contain_text("0:00")
         again.locator("#q-6").screenshot(path=str(shots / "results.png"))
+        expect(again.locator("#scratch-result pre")).to_contain_text('console.log("pad", 6 * 7)')
     finally:
         _stop(server)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,12 +23,14 @@ from rooms.code_documents import (
     text_at,
 )
 from rooms.code_tasks import CodeTask, CodeTest, run_reference
+from rooms.conduct import save_answer
 from rooms.db import make_engine, make_sessionmaker
 from signaling import protocol
 from tests.conftest import Mailbox, csrf_of, with_redis
 from tests.helpers import create_interview_now, register
 from tests.test_bank import bank_text
 from tests.test_candidate_and_presence import join_consents, next_of
+from tests.test_scoring import chat_server
 
 CODE_QUESTION = """
   - id: code-add
@@ -183,12 +186,17 @@ async def test_the_document_survives_a_restart_and_refuses_garbage(
             "language: Input should be",
         ),
         (
-            {"type": "code-run", "position": 0, "language": "python", "status": "passed"},
+            {"type": "code-run", "position": -1, "language": "python", "status": "passed"},
             "bad_message",
             "position: Input should be greater",
         ),
         (
-            {"type": "code-tests", "position": 1, "status": "ok", "passed": 1, "total": 1},
+            {"type": "code-tests", "position": 0, "status": "passed", "passed": 1, "total": 1},
+            "bad_message",
+            "position: Input should be greater",
+        ),
+        (
+            {"type": "code-tests", "position": 1, "status": "ran", "passed": 1, "total": 1},
             "bad_message",
             "status: Input should be",
         ),
@@ -344,3 +352,107 @@ async def test_the_sandbox_workers_get_their_own_policy(client: TestClient) -> N
     assert wasm.status == 200 and wasm.content_type == "application/wasm"
     page = await client.get("/static/js/code.js")
     assert "'unsafe-eval'" not in page.headers["Content-Security-Policy"]
+
+
+# The scratch pad
+
+
+async def test_the_scratch_pad_opens_on_both_pages_and_keeps_its_code(
+    client: TestClient, make_client: Any, mailbox: Mailbox
+) -> None:
+    candidate = await make_client()
+    interview_id, link, r_ws, c_ws = await _call(client, candidate, mailbox)
+    csrf = await csrf_of(client, f"/interviews/{interview_id}")
+    url = f"/api/interviews/{interview_id}/scratch"
+    headers = {"X-CSRF-Token": csrf}
+    early = await client.post(url, json={"language": "python"}, headers=headers)
+    assert early.status == 422
+    assert (await early.json())["error"] == "Cannot use the scratch pad in the waiting stage."
+    assert (
+        await client.post(f"/interviews/{interview_id}/start", data={"csrf_token": csrf})
+    ).status == 200
+    for body, text in [
+        ({"language": "ruby"}, "The scratch pad runs Python or JavaScript."),
+        ({"language": 5}, "The scratch pad runs Python or JavaScript."),
+        ({}, "Say the language, or null to close the pad."),
+    ]:
+        refused = await client.post(url, json=body, headers=headers)
+        assert refused.status == 422 and (await refused.json())["error"] == text
+    assert (await client.post(url, json={"language": "python"})).status == 403  # no CSRF token
+    stranger = await make_client()
+    await register(stranger, mailbox, "stranger@example.com")
+    token = await csrf_of(stranger, "/interviews")
+    foreign = await stranger.post(url, json={"language": "python"}, headers={"X-CSRF-Token": token})
+    assert foreign.status == 404
+
+    opened = await client.post(url, json={"language": "javascript"}, headers=headers)
+    assert opened.status == 200 and (await opened.json())["scratch"] == "javascript"
+    while (event := await next_of(c_ws, "event"))["data"].get("scratch") is None:
+        pass
+    assert event["name"] == "stage" and event["data"]["scratch"] == "javascript"
+    stage = await (await candidate.get(f"{link}/stage")).json()
+    assert stage["scratch"] == "javascript"  # a reloaded page opens it again
+
+    await c_ws.send_json({"type": "code-sync", "state": ""})
+    base = base64.b64decode((await next_of(c_ws, "code-sync"))["update"])
+    update = b64(edit(base, 0, 0, 'console.log("hi")'))
+    await c_ws.send_json({"type": "code-update", "update": update})
+    assert (await next_of(r_ws, "code-update"))["update"] == update
+    run = {"type": "code-run", "position": 0, "language": "javascript", "status": "ran"}
+    await c_ws.send_json({**run, "output": "hi\n", "ms": 3})
+    assert (await next_of(r_ws, "code-run"))["output"] == "hi\n"
+
+    closed = await client.post(url, json={"language": None}, headers=headers)
+    assert closed.status == 200 and (await closed.json())["scratch"] is None
+    while (event := await next_of(c_ws, "event"))["name"] != "stage":
+        pass
+    assert event["data"]["scratch"] is None
+    result = await (await client.get(f"/api/interviews/{interview_id}/result")).json()
+    assert result["scratch"]["language"] == "javascript"
+    assert result["scratch"]["final"] == 'console.log("hi")'
+    assert result["scratch"]["visible"]["status"] == "ran"
+    assert all(q["code"] is None or "hi" not in q["code"]["final"] for q in result["questions"])
+    page = await (await client.get(f"/interviews/{interview_id}/results")).text()
+    assert "Scratch pad (javascript)" in page and "console.log(&#34;hi&#34;)" in page
+    pdf = await client.get(f"/interviews/{interview_id}/report.pdf")
+    assert pdf.status == 200
+
+
+async def test_an_interview_without_a_scratch_pad_has_none_in_its_results(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    await register(client, mailbox, "noscratch@example.com")
+    interview_id, _ = await create_interview_now(client)
+    result = await (await client.get(f"/api/interviews/{interview_id}/result")).json()
+    assert result["scratch"] is None
+    page = await (await client.get(f"/interviews/{interview_id}/results")).text()
+    assert "scratch-result" not in page
+
+
+async def test_hidden_tests_run_after_moving_on_score_the_answer_again(
+    aiohttp_server: Any, make_client: Any, settings: Any, mailbox: Mailbox
+) -> None:
+    """The judge read the code before its hidden tests ran; once they have, it reads them."""
+    reply = {"score": 7, "rationale": "Merges correctly.", "covered": [], "missing": []}
+    chat, seen = chat_server(lambda body: (200, json.dumps(reply)))
+    judge = await aiohttp_server(chat)
+    node = replace(settings, scorer="llm", openai_base_url=str(judge.make_url("/v1")))
+    recruiter, candidate = await make_client(node), await make_client(node)
+    interview_id, _, r_ws, c_ws = await _call(recruiter, candidate, mailbox)
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine).begin() as session:
+        await save_answer(
+            session, interview_id, MERGE_POSITION, "I sort and merge.", [], None, None, "test"
+        )
+    await engine.dispose()
+    tests = {"type": "code-tests", "position": MERGE_POSITION, "status": "failed"}
+    failing = [{"args": "[[[1, 3], [2, 4]]]", "expected": "[[1, 4]]", "got": "[[1, 3]]"}]
+    await r_ws.send_json({**tests, "passed": 2, "total": 3, "failing": failing})
+    while (event := await next_of(r_ws, "event"))["name"] != "score":
+        pass
+    assert event["data"]["position"] == MERGE_POSITION and event["data"]["score"] == 7
+    code = json.loads(seen[-1]["messages"][1]["content"])["candidate_code"]
+    assert "hidden tests: failed, 2/3 passed" in code and "[[1, 3]]" in code
+    result = await (await recruiter.get(f"/api/interviews/{interview_id}/result")).json()
+    question = next(q for q in result["questions"] if q["position"] == MERGE_POSITION)
+    assert question["score"]["ai"] == 7 and question["score"]["scorer"] == "llm:gpt-4o-mini"

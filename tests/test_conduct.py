@@ -123,7 +123,7 @@ async def test_technical_part_walks_all_questions_and_the_candidate_never_sees_t
         shown = {"position": position, "total": total, "text": question["text"]}
         if question["code"]:  # a coding question: the visible tests, no solution
             shown["code"] = {k: question["code"][k] for k in ("language", "function", "tests")}
-        assert event["data"] == {"state": "technical", "question": shown}
+        assert event["data"] == {"state": "technical", "question": shown, "scratch": None}
         stage = await (await candidate.get(f"{link}/stage")).json()
         assert stage["question"]["text"] == question["text"]
         raw = str(event) + str(stage)

@@ -256,6 +256,7 @@ def create_app(settings: Settings) -> web.Application:
         on_join=answers.joined,
         on_move=moves.arrived,
         code=CodeDocuments(app[SESSIONS]),
+        on_code_tests=answers.tests_ran,
     )
     app[BUS], app[HUB], app[JOURNAL], app[MEDIA], app[STORAGE] = bus, hub, journal, media, storage
     app[ANSWERS], app[MOVES] = answers, moves

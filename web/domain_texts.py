@@ -46,6 +46,7 @@ DOMAIN_TEXTS = (
     NP_("action", "change the plan"),
     NP_("action", "change the question"),
     NP_("action", "finish the technical part"),
+    NP_("action", "use the scratch pad"),
     N_("the interview has already ended"),
     N_("the interview is already in the %(stage)s stage"),
     N_("the interview is in the %(stage)s stage"),

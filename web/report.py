@@ -105,6 +105,10 @@ def render_pdf(result: dict[str, Any]) -> bytes:
         if q.get("code"):
             _code(q["code"], text)
         pdf.ln(2)
+    scratch = result.get("scratch")
+    if scratch:
+        text(_("Scratch pad (%(language)s)") % {"language": scratch["language"]}, 13, "B")
+        text(scratch["final"] or "-", 8)
     if result.get("verdict_label"):
         text(_("Final verdict"), 13, "B")
         text(

@@ -50,6 +50,7 @@ async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[st
             for t in topics
         ],
         "question": question.for_recruiter() if question else None,
+        "scratch": interview.scratch_language if in_call(interview) else None,
         "question_count": len(interview.questions),
         "notes": note.text if note else "",
         "notes_saved_at": note.updated_at.isoformat() if note else None,
@@ -58,10 +59,22 @@ async def recruiter_view(session: AsyncSession, interview: Interview) -> dict[st
     }
 
 
+def in_call(interview: Interview) -> bool:
+    return interview.state in {
+        InterviewState.PLAN.value,
+        InterviewState.TECHNICAL.value,
+        InterviewState.FINISHING.value,
+    }
+
+
 def candidate_view(interview: Interview) -> dict[str, Any]:
     """What the candidate's page shows: the stage and the question text, nothing more."""
     question = conduct.current_question(interview)
-    return {"state": interview.state, "question": question.for_candidate() if question else None}
+    return {
+        "state": interview.state,
+        "question": question.for_candidate() if question else None,
+        "scratch": interview.scratch_language if in_call(interview) else None,
+    }
 
 
 NO_WORKER = N_(
@@ -112,12 +125,16 @@ async def _act(request: web.Request, action: Action, announce: bool = True) -> w
         interview = await conduct.load(session, interview.id)
         view = await recruiter_view(session, interview)
         public = candidate_view(interview)
-    if event is not None:
+    shown = StageShown(public["state"], public["question"], public["scratch"])
+    if event is not None and event.kind == "scratch":
+        await request.app[MOVES].shown(interview.id, shown)
+    elif event is not None:
         # The live transcript starts the next answer exactly when the question changed, on
         # whichever node receives the candidate's audio.
         position = event.data.get("position") if event.kind == "question" else None
-        shown = StageShown(public["state"], public["question"]) if announce else None
-        await request.app[MOVES].moved(interview.id, event.at, position, shown)
+        await request.app[MOVES].moved(
+            interview.id, event.at, position, shown if announce else None
+        )
     if view["state"] in {"technical", "finishing"}:
         view["assistant"] = await assistant_state(request)
     return web.json_response(view)
@@ -178,6 +195,23 @@ async def finish(request: web.Request) -> web.Response:
     return await _act(request, action)
 
 
+@routes.post("/api/interviews/{id:[0-9]+}/scratch")
+async def scratch(request: web.Request) -> web.Response:
+    """Open the scratch pad on both pages (`{"language": "python"}`), or close it (`null`)."""
+
+    async def action(
+        session: AsyncSession, interview: Interview, body: dict[str, Any]
+    ) -> InterviewEvent | None:
+        if "language" not in body:
+            raise InvalidInput("language", _("Say the language, or null to close the pad."))
+        language = body["language"]
+        if language is not None and not isinstance(language, str):
+            raise InvalidInput("language", _("The scratch pad runs Python or JavaScript."))
+        return await conduct.set_scratch(session, interview, language)
+
+    return await _act(request, action)
+
+
 @routes.post("/api/interviews/{id:[0-9]+}/notes")
 async def save_notes(request: web.Request) -> web.Response:
     """Autosave: JSON from the page, or a form from navigator.sendBeacon as the page closes."""
@@ -209,5 +243,5 @@ async def candidate_stage(request: web.Request) -> web.Response:
         interview = await conduct.load(session, found.id)
     view = candidate_view(interview)
     if view["state"] == InterviewState.COMPLETED.value:
-        view["question"] = None
+        view["question"] = view["scratch"] = None
     return web.json_response(view)

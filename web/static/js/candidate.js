@@ -4,7 +4,7 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
 import { adviceFor, checkNetwork } from "./network.js";
 import { Signaling } from "./signaling.js";
-import { CodePanel } from "./code.js";
+import { CodePanel, ScratchPad } from "./code.js";
 import { t } from "./i18n.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
@@ -82,8 +82,9 @@ async function startDevices(ids = {}) {
   }
 }
 
-function showStage(question) {
+function showStage(question, scratchLanguage) {
   code.show(question);
+  scratch.show(scratchLanguage, IN_CALL.has(state));
   const text = {
     plan: t("{name} is talking with you about your experience and the topics of the interview.", { name: interviewer }),
     technical: t("Technical questions: answer out loud, in your own words."),
@@ -93,7 +94,7 @@ function showStage(question) {
   const box = document.getElementById("question-box");
   box.classList.toggle("hidden", !question);
   if (question) {
-    document.getElementById("question-counter").textContent = `Question: ${question.position}/${question.total}`;
+    document.getElementById("question-counter").textContent = t("Question: {position}/{total}", { position: question.position, total: question.total });
     document.getElementById("question-text").textContent = question.text;
   }
 }
@@ -105,7 +106,7 @@ async function refreshStage() {
     const view = await response.json();
     state = view.state;
     if (state === "completed") endInterview();
-    else showStage(view.question);
+    else showStage(view.question, view.scratch);
   } catch {
     /* the next event will try again */
   }
@@ -178,6 +179,8 @@ const code = new CodePanel({
   root: document.getElementById("code-panel"),
 });
 window.p2pCode = code;
+const scratch = new ScratchPad({ panel: code, root: document.getElementById("scratch-panel") });
+window.p2pScratch = scratch;
 signaling.addEventListener("joined", (e) => {
   lastPresence = e.detail.presence;
   state = e.detail.state;
@@ -211,7 +214,7 @@ signaling.addEventListener("event", (e) => {
   state = e.detail.data.state;
   if (state === "completed") endInterview();
   else if (IN_CALL.has(state) && joined) startCall();
-  if (e.detail.name === "stage") showStage(e.detail.data.question);
+  if (e.detail.name === "stage") showStage(e.detail.data.question, e.detail.data.scratch);
   else refreshStage();
 });
 signaling.addEventListener("disconnected", () => {

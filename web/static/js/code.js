@@ -101,6 +101,25 @@ export class SharedCode extends EventTarget {
   }
 }
 
+// A CodeMirror editor of the shared text at `position`, with both people's cursors. In a shadow
+// root, CodeMirror's styles go into a constructed style sheet: the site's CSP (style-src 'self')
+// blocks the <style> element it would add to the document.
+function editorIn(container, shared, position, language) {
+  const ytext = shared.text(position);
+  const shadow = container.attachShadow({ mode: "open" });
+  return new EditorView({
+    doc: ytext.toString(),
+    extensions: [
+      basicSetup,
+      THEME,
+      (LANGUAGES[language] || python)(),
+      yCollab(ytext, shared.awareness, { undoManager: new Y.UndoManager(ytext) }),
+    ],
+    parent: shadow,
+    root: shadow,
+  });
+}
+
 function describe(test) {
   return `${test.fn}(${test.args.map((a) => JSON.stringify(a)).join(", ")}) → ${JSON.stringify(test.expected)}`;
 }
@@ -111,6 +130,7 @@ const STATUS_TEXT = {
   error: t("The code raised an error."),
   timeout: t("Stopped: time limit."),
   memory: t("Stopped: memory limit."),
+  ran: t("Finished."),
 };
 
 // The code panel beside the call: the editor of the question on screen, and the test runs.
@@ -176,22 +196,7 @@ export class CodePanel {
         : null,
     ];
     this.root.replaceChildren(...parts.filter(Boolean));
-    const ytext = this.shared.text(q.position);
-    const undoManager = new Y.UndoManager(ytext);
-    // In a shadow root, CodeMirror's styles go into a constructed style sheet: the site's CSP
-    // (style-src 'self') blocks the <style> element it would add to the document.
-    const shadow = editor.attachShadow({ mode: "open" });
-    this.view = new EditorView({
-      doc: ytext.toString(),
-      extensions: [
-        basicSetup,
-        THEME,
-        (LANGUAGES[code.language] || python)(),
-        yCollab(ytext, this.shared.awareness, { undoManager }),
-      ],
-      parent: shadow,
-      root: shadow,
-    });
+    this.view = editorIn(editor, this.shared, q.position, code.language);
     this.runButton = runButton;
   }
 
@@ -304,5 +309,129 @@ export class CodePanel {
       lines.push("✗ " + line);
     }
     box.textContent = lines.join("\n");
+  }
+}
+
+const SCRATCH = 0;
+const SCRATCH_LANGUAGES = { python: "Python", javascript: "JavaScript" };
+
+// The scratch pad: one more shared text (q0) that the recruiter opens on both pages at any
+// moment of the call, in Python or JavaScript, to write and run code without tests. Each page
+// runs it in its own browser; the candidate's runs reach the recruiter (and are stored).
+export class ScratchPad {
+  constructor({ panel, root, onChange = null }) {
+    this.panel = panel; // the page's CodePanel: its shared document and signaling
+    this.role = panel.role;
+    this.root = root;
+    this.onChange = onChange; // the recruiter's page: open, switch or close (language or null)
+    this.sandbox = new Sandbox({ timeoutMs: panel.sandbox.timeoutMs, memoryMb: panel.sandbox.memoryMb });
+    this.language = null;
+    this.inCall = false;
+    this.view = null;
+    this.running = false;
+    panel.signaling.addEventListener("code-run", (e) => {
+      if (e.detail.position === SCRATCH) this.showRun(e.detail, t("Candidate's run"));
+    });
+  }
+
+  // The pad as the server has it: open in `language`, or closed (null); only during the call.
+  show(language, inCall = true) {
+    const wanted = inCall ? language || null : null;
+    if (wanted === this.language && inCall === this.inCall && this.root.childElementCount) return;
+    this.language = wanted;
+    this.inCall = inCall;
+    this.root.dataset.language = wanted || "";
+    this.render();
+  }
+
+  languageSelect(value) {
+    const select = el("select", { id: "scratch-language", "aria-label": t("Language") },
+      ...Object.entries(SCRATCH_LANGUAGES).map(([key, label]) => el("option", { value: key }, label)));
+    select.value = value;
+    return select;
+  }
+
+  render() {
+    if (this.view) this.view.destroy();
+    this.view = null;
+    const recruiter = this.role === "recruiter";
+    this.root.classList.toggle("hidden", !this.language && !(recruiter && this.inCall));
+    if (!this.language) {
+      if (!recruiter || !this.inCall) {
+        this.root.replaceChildren();
+        return;
+      }
+      const select = this.languageSelect("python");
+      const open = el("button", { type: "button", id: "scratch-open" }, t("Open scratch pad"));
+      open.addEventListener("click", () => this.onChange(select.value));
+      this.root.replaceChildren(
+        el("div", { class: "code-head" }, el("h2", { id: "scratch-title" }, t("Scratch pad")), select, open),
+        el("p", { class: "muted" }, t("Write and run code with the candidate at any moment: the pad opens on both pages.")),
+      );
+      return;
+    }
+    const head = el("div", { class: "code-head" }, el("h2", { id: "scratch-title" }, t("Scratch pad")));
+    if (recruiter) {
+      const select = this.languageSelect(this.language);
+      select.addEventListener("change", () => this.onChange(select.value));
+      const close = el("button", { type: "button", id: "scratch-close" }, t("Close scratch pad"));
+      close.addEventListener("click", () => this.onChange(null));
+      head.append(select, close);
+    } else {
+      head.append(el("span", { class: "badge", id: "scratch-badge" }, this.language));
+    }
+    const editor = el("div", { class: "code-editor", id: "scratch-editor" });
+    const run = el("button", { type: "button", class: "primary", id: "scratch-run" }, t("Run"));
+    run.addEventListener("click", () => this.run());
+    this.root.replaceChildren(
+      head,
+      editor,
+      el("div", { class: "actions" }, run),
+      el("p", { id: "scratch-status", class: "status", role: "status", "aria-live": "polite" }),
+      el("pre", { id: "scratch-output", class: "code-output", "aria-label": t("Output") }),
+    );
+    this.runButton = run;
+    this.view = editorIn(editor, this.panel.shared, SCRATCH, this.language);
+  }
+
+  async run() {
+    if (this.running || !this.language) return;
+    const language = this.language;
+    this.running = true;
+    this.runButton.disabled = true;
+    const output = this.root.querySelector("#scratch-output");
+    this.setStatus(language === "python" ? t("Running (Python starts in a few seconds the first time)…") : t("Running…"), "running");
+    output.textContent = "";
+    const source = this.panel.shared.text(SCRATCH).toString();
+    const result = await this.sandbox.run(language, { source, fn: "", tests: [] }, (text) => (output.textContent = text));
+    this.running = false;
+    this.runButton.disabled = false;
+    const report = {
+      type: "code-run",
+      position: SCRATCH,
+      language,
+      status: result.status,
+      output: [result.output, result.message].filter(Boolean).join("\n").slice(0, 8000),
+      tests: [],
+      ms: result.ms,
+    };
+    this.showRun(report, "", result.message);
+    if (this.role === "candidate") this.panel.signaling.send(report);
+  }
+
+  setStatus(text, status) {
+    const box = this.root.querySelector("#scratch-status");
+    if (!box) return;
+    box.textContent = text;
+    box.dataset.status = status || "";
+  }
+
+  showRun(run, label = "", message = "") {
+    const output = this.root.querySelector("#scratch-output");
+    if (!output) return;
+    const what = (run.status === "ran" ? "" : message) || STATUS_TEXT[run.status] || run.status;
+    const took = t("{ms} ms", { ms: run.ms });
+    this.setStatus(`${label ? `${label}: ` : ""}${what} (${took})`, run.status);
+    output.textContent = run.output || "";
   }
 }

@@ -4,7 +4,7 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
 import { NotesAutosave, StagePanel } from "./stage.js";
-import { CodePanel } from "./code.js";
+import { CodePanel, ScratchPad } from "./code.js";
 import { t } from "./i18n.js";
 
 const room = document.getElementById("room");
@@ -34,6 +34,13 @@ const stage = new StagePanel({
   root: document.getElementById("stage"),
   errorBox: document.getElementById("stage-error"),
 });
+const scratch = new ScratchPad({
+  panel: code,
+  root: document.getElementById("scratch-panel"),
+  onChange: (language) => stage.act("/scratch", { language }),
+});
+window.p2pScratch = scratch;
+const IN_CALL = new Set(["plan", "technical", "finishing"]);
 const notes = new NotesAutosave({
   interviewId,
   csrf,
@@ -47,6 +54,7 @@ document.getElementById("stage").addEventListener("stagechange", (e) => {
     notes.load(e.detail.notes);
   }
   code.show(e.detail.question);
+  scratch.show(e.detail.scratch, IN_CALL.has(e.detail.state));
   if (e.detail.state === "completed") showCompleted();
 });
 window.p2pStage = stage;

@@ -17,6 +17,16 @@ for (const method of ["log", "info", "warn", "error", "debug"]) console[method] 
 
 self.onmessage = (event) => {
   const { source, function: name, tests } = event.data;
+  if (!name) {
+    // Code without tests (the scratch pad): run it, its console is the output.
+    try {
+      new Function(`"use strict";\n${source}`)();
+      postMessage({ type: "done", status: "ran", tests: [] });
+    } catch (error) {
+      postMessage({ type: "done", status: "error", error: String(error), tests: [] });
+    }
+    return;
+  }
   let fn;
   try {
     fn = new Function(`"use strict";\n${source}\n;return typeof ${name} === "function" ? ${name} : undefined;`)();

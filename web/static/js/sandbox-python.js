@@ -24,8 +24,10 @@ space = {"__name__": "solution"}
 result = {"tests": []}
 try:
     exec(compile(job["source"], "solution.py", "exec"), space)
-    fn = space.get(job["function"])
-    if not callable(fn):
+    fn = space.get(job["function"]) if job["function"] else None
+    if not job["function"]:
+        result["ran"] = True
+    elif not callable(fn):
         result["error"] = "Define a function named " + job["function"] + "."
     else:
         for test in job["tests"]:
@@ -78,6 +80,10 @@ self.onmessage = (event) => {
   }
   if (result.error) {
     postMessage({ type: "done", status: "error", error: result.error, tests: result.tests });
+    return;
+  }
+  if (result.ran) {
+    postMessage({ type: "done", status: "ran", tests: [] });
     return;
   }
   postMessage({ type: "done", status: result.tests.every((r) => r.passed) ? "passed" : "failed", tests: result.tests });

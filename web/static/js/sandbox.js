@@ -47,7 +47,8 @@ export class Sandbox {
     delete this.warm[language];
   }
 
-  // Runs `source` and calls `fn` with each test's args. Resolves with
+  // Runs `source` and calls `fn` with each test's args (no `fn`: only runs it, status `ran`).
+  // Resolves with
   // {status: passed|failed|error|timeout|memory, message, output, tests: [{passed, got, error}], ms}.
   async run(language, { source, fn, tests }, onOutput = () => {}) {
     let worker;

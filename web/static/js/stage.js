@@ -36,6 +36,7 @@ export class StagePanel {
   differs(data) {
     if (!this.view) return true;
     if (data.state !== this.view.state) return true;
+    if ((data.scratch || null) !== (this.view.scratch || null)) return true;
     const mine = this.view.question ? this.view.question.position : null;
     const theirs = data.question ? data.question.position : null;
     return mine !== theirs;
@@ -138,7 +139,7 @@ export class StagePanel {
         el("h3", {}, t("Key points")),
         el("ul", { class: "key-points" }, q.key_points.map((point) => el("li", {}, point))),
         q.code
-          ? el("details", { id: "question-solution" }, el("summary", {}, "Reference solution"), el("pre", { class: "code-output" }, q.code.solution))
+          ? el("details", { id: "question-solution" }, el("summary", {}, t("Reference solution")), el("pre", { class: "code-output" }, q.code.solution))
           : null,
       ),
       this.assistantNotice(view),
