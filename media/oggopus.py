@@ -159,3 +159,23 @@ class OggOpusWriter:
         os.write(self._fd, page)
         RECORDED_BYTES.inc(len(page))
         self.sequence += 1
+
+
+def written_seconds(path: Path, tail: int = 1 << 16) -> float:
+    """The audio a segment file holds up to its last complete page (a file a crash cut off
+    included): the granule position of its last page, in seconds."""
+    with path.open("rb") as file:
+        file.seek(0, os.SEEK_END)
+        size = file.tell()
+        file.seek(max(0, size - tail))
+        data = file.read()
+    at = data.rfind(b"OggS")
+    while at >= 0:
+        if at + 27 <= len(data):
+            count = data[at + 26]
+            end = at + 27 + count + sum(data[at + 27 : at + 27 + count])
+            if end <= len(data):  # a whole page
+                (granule,) = struct.unpack_from("<q", data, at + 6)
+                return max(0, granule) / SAMPLE_RATE
+        at = data.rfind(b"OggS", 0, at)
+    return 0.0

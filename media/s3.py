@@ -27,6 +27,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from media.oggopus import written_seconds
 from media.storage import READ_CHUNK, LocalStorage, StorageUnavailable, check_key
 
 log = logging.getLogger(__name__)
@@ -210,11 +211,12 @@ class S3Storage:
         spool: Path,
         credentials: S3Credentials,
         part_size: int = PART_SIZE,
-        known: Callable[[str], Awaitable[bool]] | None = None,
+        known: Callable[[str, float], Awaitable[bool]] | None = None,
     ) -> None:
-        """`known` tells whether a key still belongs to a recording: given it, `start` uploads
-        the spools a dead process left (and drops those of deleted or purged recordings);
-        without it (a one-off command), spools are left alone."""
+        """`known(key, seconds)` settles a segment a dead process left (`seconds`: the audio
+        its file holds) and tells whether it still belongs to a recording: given it, `start`
+        uploads those spools (and drops those of deleted or purged recordings); without it (a
+        one-off command), spools are left alone."""
         if part_size < MIN_PART:
             raise ValueError("S3 parts must be at least 5 MiB")
         self.location = location
@@ -303,7 +305,7 @@ class S3Storage:
                 return
         upload.poke(closed)
 
-    async def _upload_left_spools(self, known: Callable[[str], Awaitable[bool]]) -> None:
+    async def _upload_left_spools(self, known: Callable[[str, float], Awaitable[bool]]) -> None:
         """Spool files of a process that died (none of this one is recording yet)."""
         left = sorted(self.spool.root.glob("interview-*/*.opus"))
         found = dropped = 0
@@ -319,7 +321,7 @@ class S3Storage:
             self._uploads[key] = upload
             await self._abort_stale(key)
             try:
-                wanted = await known(key)
+                wanted = await known(key, await asyncio.to_thread(written_seconds, path))
             except Exception as exc:  # the database is down: upload, deleting is for later
                 log.warning("could not check %s against the database: %s", key, exc)
                 wanted = True

@@ -23,7 +23,7 @@ from rooms import conduct
 from rooms.db import SessionMaker
 from rooms.models import Interview
 from telemetry.logs import working_on
-from transcription.live import AnswerSoFar, LiveTranscriber
+from transcription.live import AnswerSoFar, LiveTranscriber, Piece
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class NodeAnswers:
                     interview_id, position, text, final
                 ),
                 on_final=final,
+                on_piece=lambda answer, piece: self._keep(interview_id, answer, piece),
             )
             live.start()
             self._live[interview_id] = live
@@ -240,6 +241,28 @@ class NodeAnswers:
         if self._position.get(interview_id) == position:  # not a late one of the last answer
             self._shown[interview_id] = (position, text)
         await self._publish(interview_id, position, text)
+
+    async def _keep(self, interview_id: int, answer: AnswerSoFar, piece: Piece) -> None:
+        """A segment of the answer in progress has its text: stored at once (still pending),
+        so that what the candidate said survives this node dying before the recruiter moves
+        on; the answer's job, from whichever node heard the rest, adds to it."""
+        segment = {"start": piece.start, "end": piece.end, "text": piece.text}
+        try:
+            async with self.sessions.begin() as session:
+                await conduct.save_answer(
+                    session,
+                    interview_id,
+                    answer.position,
+                    "",
+                    [segment],
+                    datetime.fromtimestamp(answer.started_at, UTC),
+                    None,
+                    "",
+                )
+        except Exception as exc:  # it still travels with the answer's job
+            log.warning(
+                "could not keep a segment of answer %s: %s", answer.position, type(exc).__name__
+            )
 
     async def _publish(self, interview_id: int, position: int, text: str) -> None:
         await publish_event(

@@ -16,7 +16,7 @@ from media.s3 import S3Credentials, S3Location, S3Storage
 from media.storage import LocalStorage, RecordingStorage
 from pipeline.work import Work
 from rooms.db import SessionMaker
-from rooms.recordings import is_recorded
+from rooms.recordings import settle_left_segment
 from service.settings import Settings
 from transcription import engine as speech
 
@@ -74,14 +74,14 @@ def make_work(settings: Settings, sessions: SessionMaker, bus: Bus) -> Work:
 def make_storage(settings: Settings, sessions: SessionMaker | None = None) -> RecordingStorage:
     """Recordings on local disk, or in the S3-compatible bucket of RECORDINGS_URL. With
     `sessions` (a node), spools left by a dead process are uploaded on start, those whose
-    recording still exists."""
+    recording still exists (its row then gets the duration the file holds)."""
     if not settings.recordings_url:
         return LocalStorage(settings.recordings_dir)
 
-    async def known(key: str) -> bool:
+    async def known(key: str, written_s: float) -> bool:
         assert sessions is not None
-        async with sessions() as session:
-            return await is_recorded(session, key)
+        async with sessions.begin() as session:
+            return await settle_left_segment(session, key, written_s)
 
     return S3Storage(
         S3Location.parse(settings.recordings_url),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,11 +65,28 @@ async def update_segment(
             recording.closed_at = closed_at
 
 
-async def is_recorded(session: AsyncSession, path: str) -> bool:
-    """Whether a segment file of this name still belongs to a recording (not deleted, not
-    purged)."""
-    found = await session.scalar(select(Recording.id).where(Recording.path == path).limit(1))
-    return found is not None
+async def settle_left_segment(session: AsyncSession, path: str, written_s: float) -> bool:
+    """A segment file a dead process left: if it still belongs to a recording, its row gets the
+    duration the file holds (the row's last report can be seconds older) and the next segment
+    its true gap. False: the recording was deleted or purged meanwhile."""
+    recording = await session.scalar(select(Recording).where(Recording.path == path).limit(1))
+    if recording is None:
+        return False
+    if recording.closed_at is None and written_s > recording.duration_s:
+        recording.duration_s = written_s
+        recording.closed_at = recording.started_at + timedelta(seconds=written_s)
+        following = await session.scalar(
+            select(Recording).where(
+                Recording.interview_id == recording.interview_id,
+                Recording.role == recording.role,
+                Recording.segment == recording.segment + 1,
+            )
+        )
+        if following is not None:
+            end = recording.started_at.timestamp() + written_s
+            following.gap_before_s = max(0.0, following.started_at.timestamp() - end)
+        await session.flush()
+    return True
 
 
 async def segments(session: AsyncSession, interview_id: int, role: str) -> list[Recording]:

@@ -173,9 +173,15 @@ async def test_a_spool_left_by_a_killed_node_is_uploaded_on_the_next_start(
     os.close(writer._fd)
     left = crashed.read_bytes()
     engine = make_engine(settings.database_url)
+    began = datetime.now(UTC)
     async with make_sessionmaker(engine).begin() as session:
-        await start_segment(session, seeded.interview_id, "candidate", kept, datetime.now(UTC))
-    await engine.dispose()
+        await start_segment(session, seeded.interview_id, "candidate", kept, began)
+        # The candidate came back on another node 10 s after this one began: the row's last
+        # report (none here) is older than what the file holds, so the gap looks longer.
+        after = f"interview-{seeded.interview_id}/candidate-003.opus"
+        await start_segment(
+            session, seeded.interview_id, "candidate", after, began + timedelta(seconds=10)
+        )
     s3_server.client().create_multipart_upload(Bucket=s3_server.bucket, Key=f"p2pi/{kept}")
     # A segment of an interview deleted while the node was down (no row): not uploaded.
     gone = spool / "interview-999" / "candidate-000.opus"
@@ -192,8 +198,15 @@ async def test_a_spool_left_by_a_killed_node_is_uploaded_on_the_next_start(
         assert s3_server.get(f"p2pi/{kept}") == left
         assert not crashed.exists() and not gone.exists() and live.exists()
         assert s3_server.unfinished_uploads() == []
+        # The row now says what the file holds (4 s), and the next segment its true gap.
+        async with make_sessionmaker(engine)() as session:
+            rows = list(await session.scalars(select(Recording).order_by(Recording.segment)))
+        assert [r.segment for r in rows] == [0, 1]
+        assert rows[0].duration_s == 4.0 and rows[0].closed_at is not None
+        assert rows[1].gap_before_s == pytest.approx(6.0, abs=0.01)
     finally:
         os.close(holder)
+        await engine.dispose()
 
 
 async def test_a_growing_segment_goes_up_in_parts_while_it_is_recorded(

@@ -52,6 +52,7 @@ class AnswerSoFar:
 Transcribe = Callable[[bytes, bool], Awaitable[str | None]]
 Update = Callable[[int, str, bool], Awaitable[None]]
 Final = Callable[[AnswerSoFar, float], Awaitable[None]]
+Settled = Callable[[AnswerSoFar, Piece], Awaitable[None]]
 
 
 def rms(pcm: bytes) -> float:
@@ -94,10 +95,13 @@ class LiveTranscriber:
         voice_rms: float = 350.0,
         boundary_grace_s: float = 0.4,
         finish_wait_s: float = 10.0,
+        on_piece: Settled | None = None,
     ) -> None:
         self.transcribe = transcribe
         self.on_update = on_update
         self.on_final = on_final
+        self.on_piece = on_piece
+        """Called when a segment of the answer in progress has its text (to keep it safe)."""
         self.pause_s = pause_s
         self.partial_every_s = partial_every_s
         self.max_segment_bytes = int(max_segment_s * BYTES_PER_S)
@@ -298,6 +302,11 @@ class LiveTranscriber:
         if text is None:  # no reply in time: the answer's job will transcribe it
             return
         piece.text, piece.pcm = text, b""
+        if self.on_piece is not None and text:
+            try:
+                await self.on_piece(answer, piece)
+            except Exception:  # the piece still goes with the answer when it is handed on
+                log.exception("a segment of answer %s was not kept", answer.position)
         try:
             await self.on_update(answer.position, answer.text, True)
         except Exception:  # the text is kept for the answer all the same

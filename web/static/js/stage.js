@@ -145,7 +145,7 @@ export class StagePanel {
       this.assistantNotice(view),
       el("section", { class: "live-answer panel", "aria-labelledby": "transcript-title" },
         el("h3", { id: "transcript-title" }, t("Candidate's answer (live transcript)")),
-        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, (view.answers[q.position] || {}).text || this.live[q.position] || t("Listening…")),
+        el("p", { id: "live-transcript", class: "transcript", "aria-live": "polite" }, this.live[q.position] || (view.answers[q.position] || {}).text || t("Listening…")),
       ),
       this.scoreList(view, q.position),
       el("div", { class: "actions" },
@@ -187,13 +187,14 @@ export class StagePanel {
         ? el(
             "ul",
             {},
-            entries.map(([position, entry]) =>
-              el(
+            entries.map(([position, entry]) => {
+              const confidence = t("confidence {percent}%", { percent: Math.round((entry.confidence || 0) * 100) });
+              return el(
                 "li",
                 { id: `score-${position}` },
                 el("span", { class: "score-badge" }, `Q${position}: ${entry.score}/10`),
                 entry.confidence !== undefined
-                  ? el("span", { class: "muted confidence" }, ` confidence ${Math.round(entry.confidence * 100)}%`)
+                  ? el("span", { class: "muted confidence" }, ` ${confidence}`)
                   : null,
                 " ",
                 entry.rationale,
@@ -206,13 +207,13 @@ export class StagePanel {
                       "div",
                       { class: "alert check-answer" },
                       el("strong", {}, t("Check this answer")),
-                      ` (confidence ${Math.round(entry.confidence * 100)}%)`,
+                      ` (${confidence})`,
                       entry.doubt ? `: “${entry.doubt}”` : "",
                     )
                   : null,
                 entry.follow_up ? el("div", { class: "muted" }, t("Follow-up: {question}", { question: entry.follow_up })) : null,
-              ),
-            ),
+              );
+            }),
           )
         : el("p", { class: "muted" }, t("Each answer is scored when you move on.")),
     );
