@@ -153,7 +153,7 @@ function formatRate(kbps) {
 export function showQuality(element, detail) {
   const rating = level(detail);
   const parts = [t("Connection: {level}", { level: LEVEL_TEXT[rating] || t("measuring…") })];
-  if (detail.rttMs != null) parts.push(`${Math.round(detail.rttMs)} ms`);
+  if (detail.rttMs != null) parts.push(t("{ms} ms", { ms: Math.round(detail.rttMs) }));
   if (detail.loss != null) parts.push(t("{percent} % lost", { percent: (detail.loss * 100).toFixed(1) }));
   const rate = formatRate(detail.kbps);
   if (rate) parts.push(rate);

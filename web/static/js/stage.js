@@ -16,6 +16,8 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+const DIFFICULTY = { easy: t("easy"), medium: t("medium"), hard: t("hard") };
+
 export class StagePanel {
   constructor({ interviewId, csrf, root, errorBox }) {
     this.interviewId = interviewId;
@@ -128,7 +130,7 @@ export class StagePanel {
     const last = q.position === q.total;
     return [
       el("h1", {}, t("Technical part")),
-      el("p", { class: "question-counter", id: "question-counter" }, t("Question: {position}/{total}", { position: q.position, total: q.total }), " ", el("span", { class: `badge ${q.difficulty}` }, q.difficulty)),
+      el("p", { class: "question-counter", id: "question-counter" }, t("Question: {position}/{total}", { position: q.position, total: q.total }), " ", el("span", { class: `badge ${q.difficulty}` }, DIFFICULTY[q.difficulty] || q.difficulty)),
       el("div", { class: "question panel" },
         el("h2", {}, t("Question")),
         el("p", { id: "question-text" }, q.text),
