@@ -31,5 +31,11 @@ class ScorerByLanguage:
         if prepare is not None:
             prepare(answer_so_far)
 
+    def prepare_question(self, question: QuestionSpec) -> None:
+        """Let the scorer of the question's language embed its rubric before the answer."""
+        prepare = getattr(self._for(question.language), "prepare_question", None)
+        if prepare is not None:
+            prepare(question)
+
     def score(self, question: QuestionSpec, answer: str) -> Verdict:
         return self._for(question.language).score(question, answer)

@@ -25,7 +25,7 @@ import numpy as np
 from assistant.claims import ClaimChecker
 from assistant.embeddings import Embedder
 from assistant.grader import Grader
-from assistant.scorer import QuestionSpec, Verdict, is_non_answer
+from assistant.scorer import QuestionSpec, Verdict, is_non_answer, reference_text
 
 WEIGHTS = Path(__file__).parent / "models" / "scorer.json"
 CONTRADICTED_AT = 0.8
@@ -254,6 +254,13 @@ class LocalScorer:
         if not is_non_answer(answer_so_far):
             self.embedder.embed(split_sentences(answer_so_far))
 
+    def prepare_question(self, question: QuestionSpec) -> None:
+        """Embed a question's key points, misconceptions and reference while it is answered:
+        scoring the answer then embeds only what the candidate said last."""
+        self.embedder.embed(
+            [*question.key_points, *question.misconceptions, reference_text(question)]
+        )
+
     def evidence(self, question: QuestionSpec, answer: str) -> Evidence:
         """Every key point's support and contradiction, the misconceptions asserted, and the
         answer-level measures the weights combine."""
@@ -261,7 +268,7 @@ class LocalScorer:
         wrong = list(question.misconceptions)
         sentences = split_sentences(answer)
         vectors = self.embedder.embed(
-            points + wrong + sentences + [answer, f"{question.text} {question.expected_answer}"]
+            points + wrong + sentences + [answer, reference_text(question)]
         )
         kp = vectors[: len(points)]
         mv = vectors[len(points) : len(points) + len(wrong)]

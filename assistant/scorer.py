@@ -47,6 +47,11 @@ class Verdict:
     """The rubric's misconceptions the answer asserts."""
 
 
+def reference_text(question: QuestionSpec) -> str:
+    """What a whole answer is compared with: the question and its expected answer."""
+    return f"{question.text} {question.expected_answer}"
+
+
 class Scorer(Protocol):
     name: str
 

@@ -189,6 +189,7 @@ async def concurrent(  # type: ignore[no-untyped-def]
         live.start()
         clock = time.time()
         live.boundary(clock, 1)
+        work.prepare_question(spec)
         audio = pcm16k(wav) + b"\x00\x00" * int(16000 * gap)
         started = time.perf_counter()
         for offset in range(0, len(audio), 640):
@@ -245,8 +246,9 @@ async def delays(  # type: ignore[no-untyped-def]
     live = LiveTranscriber(transcribe, on_update, on_final)
     live.start()
     clock = time.time()
-    for position, (_, _, wav, _) in enumerate(answers, start=1):
+    for position, (_, spec, wav, _) in enumerate(answers, start=1):
         live.boundary(clock, position)
+        work.prepare_question(spec)  # as pipeline.answers does when the question appears
         audio = pcm16k(wav) + b"\x00\x00" * int(16000 * gap)  # the recruiter moves on `gap` s later
         for offset in range(0, len(audio), 640):
             chunk = audio[offset : offset + 640]

@@ -18,7 +18,7 @@ from bus.events import TranscriptUpdated, publish_event
 from bus.pubsub import Bus
 from jobs.queue import JobKind, JobQueue
 from media.pcm import PcmChunk
-from pipeline.work import Work, answer_body
+from pipeline.work import Work, answer_body, spec_of
 from rooms import conduct
 from rooms.db import SessionMaker
 from rooms.models import Interview
@@ -95,6 +95,7 @@ class NodeAnswers:
             at, position = found
             self._position[interview_id] = position
             live.boundary(at.timestamp(), position)
+            self._prepare_question(interview_id, position)
 
     def push(self, chunk: PcmChunk) -> None:
         if chunk.role == "candidate":
@@ -138,9 +139,26 @@ class NodeAnswers:
         if position == 1 and self.work is not None:
             # Load the models while the first question is read out (workers load at start).
             self._spawn(self._warm_up(self.work, interview_id), "warm-up")
+        self._prepare_question(interview_id, position)
 
     async def _warm_up(self, work: Work, interview_id: int) -> None:
         await work.warm_up(await self.language_of(interview_id))
+
+    def _prepare_question(self, interview_id: int, position: int | None) -> None:
+        """The question now on screen: its key points are embedded while it is answered, not
+        after the recruiter moves on (about 0.6 s of a Russian score)."""
+        if position is not None and self.work is not None:
+            self._spawn(self._read_question(self.work, interview_id, position), "prepare-question")
+
+    async def _read_question(self, work: Work, interview_id: int, position: int) -> None:
+        try:
+            async with self.sessions() as session:
+                question = await conduct.question_spec(session, interview_id, position)
+        except Exception as exc:  # the score embeds it then
+            log.warning("could not read question %s to prepare: %s", position, type(exc).__name__)
+            return
+        if question is not None:
+            work.prepare_question(spec_of(question, await self.language_of(interview_id)))
 
     async def language_of(self, interview_id: int) -> str:
         """The interview's language, given to Whisper and the scorer (read once, then kept)."""

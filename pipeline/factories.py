@@ -38,6 +38,7 @@ def make_speech_engine(settings: Settings, language: str = "en") -> speech.Engin
         api_key=settings.openai_api_key,
         language=language,
         cache=Path(settings.model_cache_dir) if settings.model_cache_dir else None,
+        beam_size=settings.whisper_beam,
     )
 
 

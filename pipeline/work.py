@@ -108,6 +108,18 @@ def answer_body(
     return body, bytes(pcm)
 
 
+def spec_of(question: Question, language: str, code: str = "") -> QuestionSpec:
+    """What a scorer reads of a bank question, in the interview's language."""
+    return QuestionSpec(
+        question.text,
+        question.expected_answer,
+        tuple(question.key_points),
+        tuple(question.misconceptions or ()),
+        language,
+        code,
+    )
+
+
 class Work:
     """Handles `transcribe` and `answer` jobs with one speech engine and one scorer."""
 
@@ -182,6 +194,13 @@ class Work:
         if prepare is not None:
             with contextlib.suppress(RuntimeError):  # closed: shutting down
                 self._scoring.submit(_prepare, prepare, answer_so_far, language)
+
+    def prepare_question(self, question: QuestionSpec) -> None:
+        """Let the scorer embed a question's rubric while it is answered (fire and forget)."""
+        prepare = getattr(self.scorer, "prepare_question", None)
+        if prepare is not None:
+            with contextlib.suppress(RuntimeError):  # closed: shutting down
+                self._scoring.submit(prepare, question)
 
     async def transcribe(self, pcm: bytes, partial: bool = False, language: str = "en") -> str:
         loop = asyncio.get_running_loop()
@@ -320,14 +339,7 @@ class Work:
         if question.kind == "code":
             async with self.sessions() as session:
                 code = await code_documents.judged_code(session, interview_id, position)
-        spec = QuestionSpec(
-            question.text,
-            question.expected_answer,
-            tuple(question.key_points),
-            tuple(question.misconceptions or ()),
-            language,
-            code,
-        )
+        spec = spec_of(question, language, code)
         scored = await self.score(spec, stored)
 
         async def store_score(session: AsyncSession) -> Verdict | None:

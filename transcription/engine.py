@@ -62,13 +62,17 @@ def make_engine(
     api_key: str = "",
     language: str = "en",
     cache: Path | None = None,
+    beam_size: int | None = None,
 ) -> Engine:
     """The engine a setting names, for speech in `language` (given to Whisper, not detected).
-    No model named: tiny.en for English, Whisper base (multilingual) for other languages."""
+    No model named: tiny.en for English, Whisper base (multilingual) for other languages.
+    `beam_size`: faster-whisper's final passes (None: its default for the language)."""
     if name == "faster-whisper":
         from transcription.faster import FasterWhisperEngine
 
-        return FasterWhisperEngine(model or None, language=language, cache=cache)
+        return FasterWhisperEngine(
+            model or None, language=language, cache=cache, beam_size=beam_size
+        )
     if name == "openai-whisper":
         from transcription.openai_whisper import OpenAIWhisperEngine
 
