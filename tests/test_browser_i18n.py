@@ -21,7 +21,7 @@ from rooms.models import Interview
 from tests.browser import chromium_saying, speech_wav
 from tests.conftest import ARTIFACTS, ROOT, ServerProcess, start_server
 from tests.rtc import festival_ru
-from tests.seed import seed_interview
+from tests.seed import Seeded, seed_interview
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,16 @@ async def _russian(url: str, interview_id: int | None = None) -> None:
 def russian(url: str, interview_id: int | None = None) -> None:
     with ThreadPoolExecutor(1) as pool:  # beside Playwright's own event loop
         pool.submit(asyncio.run, _russian(url, interview_id)).result()
+
+
+def russian_interview(db: str, request: pytest.FixtureRequest) -> tuple[Path, Seeded]:
+    """The screenshots' folder of this test, and a Russian interview (the Russian banks loaded)."""
+    shots = ARTIFACTS / "i18n" / request.node.callspec.id
+    shots.mkdir(parents=True, exist_ok=True)
+    russian(db)
+    seeded = seed_interview(db, specialization="ru-python-backend")
+    russian(db, seeded.interview_id)
+    return shots, seeded
 
 
 @pytest.fixture
@@ -63,11 +73,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 def test_switcher_and_a_russian_candidate_page(
     server: ServerProcess, browser: Browser, db: str, request: pytest.FixtureRequest
 ) -> None:
-    shots = ARTIFACTS / "i18n" / request.node.callspec.id
-    shots.mkdir(parents=True, exist_ok=True)
-    russian(db)
-    seeded = seed_interview(db, specialization="ru-python-backend")
-    russian(db, seeded.interview_id)
+    shots, seeded = russian_interview(db, request)
 
     # A recruiter's English browser switches to Russian; the choice holds on the next page.
     page = browser.new_context(locale="en-US").new_page()
@@ -134,11 +140,7 @@ def test_a_whole_interview_in_russian(
     """The guide in Russian: a recruiter whose browser prefers Russian, a candidate of a
     Russian interview speaking Russian; the live transcript, the score and the results page
     are Russian."""
-    shots = ARTIFACTS / "i18n" / request.node.callspec.id
-    shots.mkdir(parents=True, exist_ok=True)
-    russian(db)
-    seeded = seed_interview(db, specialization="ru-python-backend")
-    russian(db, seeded.interview_id)
+    shots, seeded = russian_interview(db, request)
 
     recruiter = russian_voice.new_context(locale="ru-RU").new_page()
     recruiter.set_default_timeout(15_000)

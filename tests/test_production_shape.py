@@ -81,6 +81,29 @@ async def join_as_candidate(
     return ws, RTCConfiguration(iceServers=servers)
 
 
+async def move_on_once_said(
+    recruiter: aiohttp.ClientSession,
+    ws: aiohttp.ClientWebSocketResponse,
+    node: str,
+    interview_id: int,
+    word: str,
+    position: int,
+    headers: dict[str, str],
+) -> None:
+    """Show question `position` once `word` of the answer is on the recruiter's screen: on a
+    loaded machine packets are handled late, and a move before they are would cut it short."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(20):
+            while word not in (await _event(ws, "transcript", 20))["text"].lower():
+                pass
+    moved = await recruiter.post(
+        f"{node}/api/interviews/{interview_id}/question",
+        json={"position": position},
+        headers=headers,
+    )
+    assert moved.status == 200
+
+
 async def answer_row(db: str, interview_id: int, position: int) -> Answer | None:
     engine = make_engine(db)
     try:
@@ -190,18 +213,10 @@ async def test_two_nodes_a_worker_postgres_redis_and_s3_as_processes(
             await peer.start()
             await peer.wait(limit=30)
             # The recruiter moves on once the words are on screen (node B segments the audio,
-            # the worker transcribes it): on a loaded machine packets are handled late, and a
-            # move before they are would cut the answer short.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(20):
-                    while "tuple" not in (await _event(recruiter_ws, "transcript", 20))["text"]:
-                        pass
-            moved = await recruiter.post(
-                f"{a}/api/interviews/{seeded.interview_id}/question",
-                json={"position": 2},
-                headers=api,
+            # the worker transcribes it).
+            await move_on_once_said(
+                recruiter, recruiter_ws, a, seeded.interview_id, "tuple", 2, api
             )
-            assert moved.status == 200
             asked = time.monotonic()
             timings["answer spoken and on screen"] = asked - spoken
             score = await _event(recruiter_ws, "score", limit=45)
@@ -268,19 +283,9 @@ async def test_two_nodes_a_worker_postgres_redis_and_s3_as_processes(
             timings["candidate back on node A after the kill"] = time.monotonic() - killed
             no_audio = time.monotonic() - silent  # what the recording cannot have
             await peer.wait(limit=30)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(20):
-                    while (
-                        "thread"
-                        not in (await _event(recruiter_ws, "transcript", 20))["text"].lower()
-                    ):
-                        pass
-            moved = await recruiter.post(
-                f"{a}/api/interviews/{seeded.interview_id}/question",
-                json={"position": 3},
-                headers=api,
+            await move_on_once_said(
+                recruiter, recruiter_ws, a, seeded.interview_id, "thread", 3, api
             )
-            assert moved.status == 200
             score = await _event(recruiter_ws, "score", limit=45)
             assert score["position"] == 2
             answer = await answer_row(db, seeded.interview_id, 2)
