@@ -47,6 +47,13 @@ DOMAIN_TEXTS = (
     NP_("action", "change the question"),
     NP_("action", "finish the technical part"),
     NP_("action", "use the scratch pad"),
+    # signaling/protocol.py RUN_STATUS: how a run of the code ended (the results page)
+    NP_("run status", "passed"),
+    NP_("run status", "failed"),
+    NP_("run status", "error"),
+    NP_("run status", "timeout"),
+    NP_("run status", "memory"),
+    NP_("run status", "ran"),
     N_("the interview has already ended"),
     N_("the interview is already in the %(stage)s stage"),
     N_("the interview is in the %(stage)s stage"),
