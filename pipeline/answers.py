@@ -139,7 +139,8 @@ class NodeAnswers:
         if position == 1 and self.work is not None:
             # Load the models while the first question is read out (workers load at start).
             self._spawn(self._warm_up(self.work, interview_id), "warm-up")
-        self._prepare_question(interview_id, position)
+        if live is not None:  # the answer is scored here (else `_resume` prepares it)
+            self._prepare_question(interview_id, position)
 
     async def _warm_up(self, work: Work, interview_id: int) -> None:
         await work.warm_up(await self.language_of(interview_id))
