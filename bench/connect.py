@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from media.opus_fec import has_lbrr  # noqa: E402
 from rooms.bank import bundled_banks  # noqa: E402
 from rooms.models import Answer, Recording, Score  # noqa: E402
 from tests import netns  # noqa: E402
@@ -56,7 +57,7 @@ from tests.network_calls import (  # noqa: E402
     start_turn_in,
     wait_for_row,
 )
-from tests.rtc import audio_kept, flite, wav_seconds  # noqa: E402
+from tests.rtc import audio_kept, flite, opus_packets, wav_seconds  # noqa: E402
 from tests.seed import seed_interview  # noqa: E402
 from tests.wer import wer  # noqa: E402
 from tests.wire import Profile  # noqa: E402
@@ -331,6 +332,16 @@ def recruiter_view(name: str, profile: Profile, seconds: float, folder: Path) ->
                     samples.append(sample)
             last = recruiter.evaluate(TOTALS_JS)
             shown = recruiter.evaluate("() => window.shown")
+        # What the server recorded of the candidate's Chromium over the whole call, and how many
+        # of its packets carried an FEC copy of the frame before them.
+        kept_s = timeline_s = 0.0
+        packets = with_fec = 0
+        for segment in service.recordings(seeded.interview_id, "candidate"):
+            real, total = audio_kept(segment)
+            kept_s, timeline_s = kept_s + real, timeline_s + total
+            for packet in opus_packets(segment):
+                packets += len(packet) > 1
+                with_fec += has_lbrr(packet)
 
         def mean(key: str) -> float:
             values = [s[key] for s in samples if s.get(key) is not None]
@@ -354,6 +365,8 @@ def recruiter_view(name: str, profile: Profile, seconds: float, folder: Path) ->
             "loss %": 100 * mean("loss"),
             "RTT ms": mean("rtt"),
             "indicator": max(set(levels), key=levels.count) if levels else "-",
+            "server kept %": 100 * kept_s / max(timeline_s, 0.001),
+            "packets with FEC %": 100 * with_fec / max(packets, 1),
             "example": samples[-1]["text"] if samples else "",
         }
     finally:
@@ -454,9 +467,10 @@ def main() -> None:
                 out["views"] = seen
                 print(
                     "| profile | call stayed up | video: height, fps, kbit/s (+ repair) | freezes "
-                    "| audio kbit/s | audio concealed | loss seen | RTT | indicator |"
+                    "| audio kbit/s | audio concealed | loss seen | RTT | indicator "
+                    "| candidate's audio kept on the server | its packets with FEC |"
                 )
-                print("|---|---|---|---|---|---|---|---|---|")
+                print("|---|---|---|---|---|---|---|---|---|---|---|")
                 for row in seen:
                     print(
                         f"| {PROFILES[row['profile']].describe()} "
@@ -464,7 +478,8 @@ def main() -> None:
                         f"| {row['height']}p, {row['fps']:.0f} fps, {row['video kbit/s']:.0f} "
                         f"(+{row['repair kbit/s']:.0f}) | {row['freezes']} ({row['frozen s']:.1f} s) "
                         f"| {row['audio kbit/s']:.0f} | {row['audio concealed %']:.1f} % "
-                        f"| {row['loss %']:.1f} % | {row['RTT ms']:.0f} ms | {row['indicator']} |"
+                        f"| {row['loss %']:.1f} % | {row['RTT ms']:.0f} ms | {row['indicator']} "
+                        f"| {row['server kept %']:.1f} % | {row['packets with FEC %']:.0f} % |"
                     )
     finally:
         if args.keep:

@@ -169,6 +169,11 @@ class MediaServer:
                 ]
                 if not transceiver._codecs:
                     raise MediaError("The offer has no Opus audio.")
+                for codec in transceiver._codecs:
+                    # Ask for in-band FEC: a browser then adds a copy of each frame to the
+                    # next packet once it sees loss, and the recorder rebuilds lost frames
+                    # from it (media/opus_fec.py).
+                    codec.parameters = {**codec.parameters, "useinbandfec": 1}
                 transceiver.direction = "recvonly"
                 self._tap(transceiver.receiver, recorder)
             await pc.setLocalDescription(await pc.createAnswer())

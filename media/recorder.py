@@ -13,7 +13,9 @@ from pathlib import Path
 import av
 
 from media.oggopus import SAMPLE_RATE, OggOpusWriter, packet_samples
+from media.opus_fec import FecRepair, frame_samples
 from media.pcm import PCM_RATE, PcmChunk, PcmSink
+from telemetry.metrics import LOST_AUDIO_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,10 @@ class ParticipantRecorder:
         self._last_report = 0.0
         self.packets = 0
         self.lost_samples = 0
+        self.rebuilt_samples = 0
+        """Lost audio rebuilt from the next packet's FEC copy (not counted in lost_samples)."""
+        self._fec: FecRepair | None = None
+        self._previous: bytes | None = None
         self._losses: list[tuple[float, float]] = []
         self._marked: list[tuple[float, float]] = []
 
@@ -108,12 +114,23 @@ class ParticipantRecorder:
                 self.end_segment()
                 self.on_packet(timestamp, payload, now)
                 return
-            self._note_gap(self._writer.samples / SAMPLE_RATE, delta / SAMPLE_RATE)
-            self._writer.write_gap(delta)
-            self.lost_samples += delta
-            if self._pcm_sink is not None:
-                self._push_pcm(b"\x00\x00" * (delta // 3), now)
+            rebuilt = self._rebuild(payload, delta)
+            silent = delta - (packet_samples(rebuilt) if rebuilt else 0)
+            if silent:
+                self._note_gap(self._writer.samples / SAMPLE_RATE, silent / SAMPLE_RATE)
+                self._writer.write_gap(silent)
+                self.lost_samples += silent
+                LOST_AUDIO_SECONDS.labels("silent").inc(silent / SAMPLE_RATE)
+                if self._pcm_sink is not None:
+                    self._push_pcm(b"\x00\x00" * (silent // 3), now)
+            if rebuilt:
+                self._writer.write(rebuilt)
+                self.rebuilt_samples += packet_samples(rebuilt)
+                LOST_AUDIO_SECONDS.labels("rebuilt").inc(packet_samples(rebuilt) / SAMPLE_RATE)
+                if self._pcm_sink is not None:
+                    self._push_pcm(self._decode(rebuilt), now)
         self._writer.write(payload)
+        self._previous = payload
         self.packets += 1
         self._next_ts = (timestamp + packet_samples(payload)) & 0xFFFFFFFF
         if self._pcm_sink is not None:
@@ -122,6 +139,17 @@ class ParticipantRecorder:
             self._last_report = now
             self.segment.duration_s = self._writer.samples / SAMPLE_RATE
             self._on_segment(self.segment)
+
+    def _rebuild(self, payload: bytes, missing: int) -> bytes | None:
+        """The lost frame just before `payload`, from its FEC copy, if it fits the gap."""
+        if len(payload) < 2 or missing < frame_samples(payload[0]):
+            return None
+        if self._fec is None:
+            self._fec = FecRepair()
+        rebuilt = self._fec.rebuild(self._previous, payload)
+        if rebuilt is None or packet_samples(rebuilt) != frame_samples(payload[0]):
+            return None
+        return rebuilt
 
     def _note_gap(self, at: float, length: float) -> None:
         assert self.segment is not None
@@ -178,3 +206,7 @@ class ParticipantRecorder:
         self._writer = None
         self.segment = None
         self._decoder = None
+        self._previous = None
+        if self._fec is not None:
+            self._fec.close()
+            self._fec = None

@@ -43,6 +43,13 @@ SCORE_DELAY_SECONDS = Histogram(
     buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120),
     registry=None,
 )
+LOST_AUDIO_SECONDS = Counter(
+    "p2pi_lost_audio_seconds",
+    "Audio that did not arrive in time to be recorded: `silent` (stored as silence) or "
+    "`rebuilt` (decoded from the FEC copy in the next packet).",
+    ["outcome"],
+    registry=None,
+)
 ERRORS = Counter(
     "p2pi_errors", "Errors logged, by kind (the module that logged them).", ["kind"], registry=None
 )
@@ -52,6 +59,7 @@ EVENT_METRICS = (
     JOB_WAIT_SECONDS,
     TRANSCRIPTION_SECONDS,
     SCORE_DELAY_SECONDS,
+    LOST_AUDIO_SECONDS,
     ERRORS,
 )
 

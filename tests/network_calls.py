@@ -311,7 +311,7 @@ async def _candidate_side(
         await ws.send_json({"type": "ready"})
         ready.set()
         assert await asyncio.to_thread(go.wait, 60), "question 1 never came"
-        peer = SpeakingPeer(ws, wav)
+        peer = SpeakingPeer(ws, wav, browser_voice=True)
         await peer.start()
         reading = asyncio.create_task(_read_all(ws))  # as a page does: answer the heartbeat
         await peer.wait(limit=wav_seconds(wav) + 60)

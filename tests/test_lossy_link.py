@@ -1,8 +1,8 @@
 """An answer over a bad mobile link: the candidate (a real aiortc peer sending flite speech) sits
 behind a link that loses 10 % of its packets each way (netem's `loss 10%`, emulated by
 tests/wire.py where the kernel has no sch_netem); the server in its own namespace still records
-the whole answer on an unbroken timeline (what was lost is filled, so it is marked where it
-happened) and transcribes it.
+the whole answer on an unbroken timeline (a lost frame is rebuilt from the next packet's FEC
+copy where it has one, the rest filled with silence where it happened) and transcribes it.
 
 Needs root (network namespaces).
 """
@@ -68,6 +68,7 @@ def test_an_answer_over_a_link_that_loses_ten_percent(lab: Lab, tmp_path: Path) 
     # filled where they were lost, not skipped), and ffmpeg plays all of it.
     assert spoken_s - 1.0 <= timeline_s <= spoken_s + 3.0, (timeline_s, spoken_s)
     assert abs(decoded_s - timeline_s) < 0.5
-    # About a tenth is lost on the way, not more.
-    assert 0.8 <= kept_s / timeline_s <= 0.97, (kept_s, timeline_s)
+    # A tenth is lost on the way, and most of it is rebuilt from the FEC copy in the packet after
+    # a lost one (the candidate encodes as a browser does under loss): without that, about 90 %.
+    assert 0.94 <= kept_s / timeline_s <= 1.0, (kept_s, timeline_s)
     assert error < 0.6, answer.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -51,6 +52,11 @@ async def test_candidate_speech_is_recorded_with_its_duration_and_questions_cut(
     sent = wav_seconds(wav)
     peer = SpeakingPeer(ws, wav)
     await peer.start()
+    # The server's answer asks for in-band FEC, so a browser adds a copy of each frame to the
+    # next packet once it sees loss (the recorder rebuilds lost frames from it).
+    opus = re.search(r"a=rtpmap:(\d+) opus/48000", peer.pc.remoteDescription.sdp)
+    assert opus is not None
+    assert re.search(rf"a=fmtp:{opus[1]} .*useinbandfec=1", peer.pc.remoteDescription.sdp)
     # The technical part starts while the candidate talks: question 1 shows about 1 s into the
     # recording (its file appears with the first sample, once ICE and DTLS are through), question
     # 2 near the end, so question 1's cut holds most of the answer.
