@@ -198,9 +198,9 @@ class FecRepair:
         if self._lib is None:
             return
         if self._decoder is not None:
-            self._lib.opus_decoder_destroy(ctypes.c_void_p(self._decoder))
+            self._lib.opus_decoder_destroy(self._decoder)
         if self._encoder is not None:
-            self._lib.opus_encoder_destroy(ctypes.c_void_p(self._encoder))
+            self._lib.opus_encoder_destroy(self._encoder)
         self._decoder = self._encoder = None
 
     def __del__(self) -> None:
