@@ -115,12 +115,15 @@ class Envelope(StrEnum):
 
 @dataclass(frozen=True)
 class PresenceChanged:
-    """A page joined, became ready or left: every node re-reads the room's presence."""
+    """A page joined, became ready or left, and the room's presence entries right after it
+    (`signaling.presence`: with their expiry); without them (an older node) each node reads
+    the room's presence itself."""
 
     sender: str
     joined: str | None = None
     """The role of a page that just joined (None for other changes)."""
     interview: int | None = None
+    peers: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,12 @@ def room_channel(interview_id: int) -> str:
 def encode(message: RoomMessage) -> dict[str, Any]:
     """The wire form of a room message."""
     match message:
-        case PresenceChanged(sender, joined, interview):
+        case PresenceChanged(sender, joined, interview, peers):
             wire: dict[str, Any] = {"kind": Envelope.PRESENCE.value, "from": sender}
             if joined is not None:
                 wire.update(joined=joined, interview=interview)
+            if peers is not None:
+                wire["peers"] = peers
             return wire
         case Relayed(sender, payload):
             return {"kind": Envelope.RELAY.value, "from": sender, "message": payload}
@@ -187,10 +192,16 @@ def decode_room(wire: dict[str, Any]) -> RoomMessage:
         if kind is Envelope.PRESENCE:
             joined = wire.get("joined")
             interview = wire.get("interview")
+            peers = wire.get("peers")
+            if peers is not None and not (
+                isinstance(peers, dict) and all(isinstance(v, dict) for v in peers.values())
+            ):
+                raise TypeError("presence entries are not a map of peers")
             return PresenceChanged(
                 str(wire["from"]),
                 str(joined) if joined else None,
                 int(interview) if interview is not None else None,
+                {str(k): v for k, v in peers.items()} if peers is not None else None,
             )
         if kind is Envelope.RELAY:
             return Relayed(str(wire["from"]), dict(wire["message"]))

@@ -41,7 +41,7 @@ from rooms.recordings import both_consented, segments
 from rooms.states import InterviewState, is_live
 from signaling import protocol
 from signaling.admission import Admissions
-from signaling.presence import PRESENCE_TTL_S, PresenceStore
+from signaling.presence import PRESENCE_TTL_S, PresenceStore, live
 from telemetry.logs import working_on
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ class Peer:
     interview_id: int = 0
     ready: bool = False
     since: float = field(default_factory=time.time)
+    announced: bool = False
+    """The page has its `joined` message: presence broadcasts reach it from then on."""
 
     def info(self) -> dict[str, Any]:
         return {"role": self.role, "ready": self.ready, "since": self.since}
@@ -409,7 +411,8 @@ class Hub:
             self._handlers[peer.call] = handler
             await self.bus.subscribe(peer.call, handler)
         call.peers[peer.id] = peer
-        peers = await self.presence.put_and_peers(peer.call, peer.id, peer.info())
+        announcement = encode(PresenceChanged(peer.id, peer.role, interview.id))
+        peers = await self.presence.change(peer.call, peer.id, peer.info(), peer.call, announcement)
         await self._send(
             peer,
             {
@@ -423,7 +426,7 @@ class Hub:
                 "ice_transport_policy": self.ice_transport_policy,
             },
         )
-        await self.bus.publish(peer.call, encode(PresenceChanged(peer.id, peer.role, interview.id)))
+        peer.announced = True
 
     async def _recruiters_interview(self, peer: Peer, interview_id: int | None) -> JoinFacts | None:
         """The interview a recruiter's page joins, if it is theirs; their sign-in is read at the
@@ -465,8 +468,9 @@ class Hub:
                     "consent_required", "Give both consents and click Join first."
                 )
         peer.ready = True
-        await self.presence.put(peer.call, peer.id, peer.info())
-        await self.bus.publish(peer.call, encode(PresenceChanged(peer.id)))
+        await self.presence.change(
+            peer.call, peer.id, peer.info(), peer.call, encode(PresenceChanged(peer.id))
+        )
 
     async def _media_offer(self, peer: Peer, sdp: str) -> None:
         """The page's microphone for the server's recorder: only in the call, with both consents."""
@@ -570,8 +574,9 @@ class Hub:
         if call:
             call.peers.pop(peer.id, None)
         try:
-            await self.presence.remove(peer.call, peer.id)
-            await self.bus.publish(peer.call, encode(PresenceChanged(peer.id)))
+            await self.presence.change(
+                peer.call, peer.id, None, peer.call, encode(PresenceChanged(peer.id))
+            )
         except Exception:
             log.exception("could not record that a peer left")
         # Two peers of a call leaving at once both find it empty after the awaits above.
@@ -600,10 +605,13 @@ class Hub:
     async def _deliver(self, channel: str, call: _Call, message: RoomMessage) -> None:
         """A message of the call's bus channel, for this node's pages of it."""
         match message:
-            case PresenceChanged(joined=joined, interview=interview):
-                summary = summarize(await self.presence.peers(channel))
+            case PresenceChanged(joined=joined, interview=interview, peers=entries):
+                summary = summarize(
+                    live(entries) if entries is not None else await self.presence.peers(channel)
+                )
                 for peer in list(call.peers.values()):
-                    await self._send(peer, summary)
+                    if peer.announced:  # (a joining page gets the same in its `joined`)
+                        await self._send(peer, summary)
                 if joined and interview is not None and self.on_join is not None:
                     try:
                         await self.on_join(interview, joined)

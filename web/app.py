@@ -209,7 +209,7 @@ def create_app(settings: Settings) -> web.Application:
         else None
     )
     bus: Bus = RedisBus(redis_client) if redis_client else MemoryBus()
-    presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence()
+    presence: PresenceStore = RedisPresence(redis_client) if redis_client else MemoryPresence(bus)
     limiter: RateLimiter = RedisRateLimiter(redis_client) if redis_client else MemoryRateLimiter()
     storage = make_storage(settings, app[SESSIONS])
 
