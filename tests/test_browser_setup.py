@@ -124,8 +124,17 @@ def test_new_recruiter_sets_up_an_interview_and_sees_the_candidate_arrive(
     expect(start).to_be_disabled()
     candidate_link = page.locator("#candidate-link").input_value()
     assert re.fullmatch(rf"{re.escape(server.url)}/i/[A-Za-z0-9_-]{{43}}", candidate_link)
-    page.get_by_role("button", name="Copy").click()
-    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    # A click before the page's scripts have run does nothing (a loaded machine can take a
+    # while): click again until the page says it copied, a few times at most.
+    feedback = page.locator(".copy-feedback")
+    for _ in range(5):
+        page.get_by_role("button", name="Copy").click()
+        try:
+            expect(feedback).to_have_text("Link copied to the clipboard.", timeout=5_000)
+            break
+        except AssertionError:
+            continue
+    expect(feedback).to_have_text("Link copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == candidate_link
     shot(page, shots, "09-waiting-not-joined")
 
