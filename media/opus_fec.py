@@ -93,7 +93,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 
-def _library() -> Any:
+def _load() -> Any:
     names = [ctypes.util.find_library("opus")]
     try:
         import av
@@ -122,12 +122,12 @@ _LIB: Any = None
 _LOOKED = False
 
 
-def library() -> Any:
+def libopus() -> Any:
     """libopus through ctypes, or None when neither copy loads (looked up once)."""
     global _LIB, _LOOKED
     if not _LOOKED:
         _LOOKED = True
-        _LIB = _library()
+        _LIB = _load()
         if _LIB is None:
             log.warning("libopus not found: lost audio frames are not rebuilt from FEC")
     return _LIB
@@ -137,7 +137,7 @@ class FecRepair:
     """One participant's decoder and encoder for rebuilding lost frames (mono, 48 kHz)."""
 
     def __init__(self) -> None:
-        self._lib = library()
+        self._lib = libopus()
         self._decoder: int | None = None
         self._encoder: int | None = None
         if self._lib is None:

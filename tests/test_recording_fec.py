@@ -46,7 +46,7 @@ def browser_packets(wav: Path, fec: bool) -> tuple[list[bytes], array.array[int]
         capture_output=True,
     ).stdout
     samples = array.array("h", raw)
-    lib = opus_fec.library()
+    lib = opus_fec.libopus()
     error = ctypes.c_int()
     encoder = ctypes.c_void_p(lib.opus_encoder_create(48_000, 1, 2048, ctypes.byref(error)))
     assert error.value == 0
@@ -103,7 +103,7 @@ def level(samples: array.array[int]) -> float:
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if opus_fec.library() is None:
+    if opus_fec.libopus() is None:
         pytest.fail("libopus is missing: install libopus0 (ffmpeg brings it)")
     return flite(tmp_path_factory.mktemp("fec") / "said.wav", SAID)
 
