@@ -67,6 +67,7 @@ from web.mail import Mailer, OutboxMailer, SmtpMailer
 from web.observability import METRICS, NodeMetrics, interview_in_logs
 from web.pages import error_middleware
 from web.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from web.scripts import module_preloads
 from web.security import (
     client_ip,
     csrf_middleware,
@@ -301,6 +302,7 @@ def create_app(settings: Settings) -> web.Application:
         extensions=["jinja2.ext.i18n"],
     )
     i18n.install(environment)
+    environment.globals["module_preloads"] = module_preloads
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/ws", websocket, name="ws")
     for module in (pages, account, setup, interview_pages, candidate, stage_api, results_pages):

@@ -4,7 +4,7 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, fillSelect, listDevices, meterLevel, openMedia } from "./devices.js";
 import { adviceFor, checkNetwork } from "./network.js";
 import { Signaling } from "./signaling.js";
-import { CodePanel, ScratchPad } from "./code.js";
+import { LaterCode } from "./code-later.js";
 import { t } from "./i18n.js";
 
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
@@ -83,8 +83,7 @@ async function startDevices(ids = {}) {
 }
 
 function showStage(question, scratchLanguage) {
-  code.show(question);
-  scratch.show(scratchLanguage, IN_CALL.has(state));
+  code.show(question, scratchLanguage, IN_CALL.has(state));
   const text = {
     plan: t("{name} is talking with you about your experience and the topics of the interview.", { name: interviewer }),
     technical: t("Technical questions: answer out loud, in your own words."),
@@ -125,6 +124,7 @@ function startCall() {
     lastPresence,
     otherName: interviewer,
   }));
+  code.loadAfterFirstFrame(document.getElementById("remote-video"));
   refreshStage();
 }
 
@@ -172,15 +172,18 @@ async function runNetworkCheck() {
 
 let lastPresence = null;
 const signaling = new Signaling({ role: "candidate", token });
-const code = new CodePanel({
-  signaling,
-  role: "candidate",
-  name: root.dataset.candidate || "Candidate",
-  root: document.getElementById("code-panel"),
+const code = new LaterCode(({ CodePanel, ScratchPad }) => {
+  const panel = new CodePanel({
+    signaling,
+    role: "candidate",
+    name: root.dataset.candidate || "Candidate",
+    root: document.getElementById("code-panel"),
+  });
+  const scratch = new ScratchPad({ panel, root: document.getElementById("scratch-panel") });
+  window.p2pCode = panel;
+  window.p2pScratch = scratch;
+  return { panel, scratch };
 });
-window.p2pCode = code;
-const scratch = new ScratchPad({ panel: code, root: document.getElementById("scratch-panel") });
-window.p2pScratch = scratch;
 signaling.addEventListener("joined", (e) => {
   lastPresence = e.detail.presence;
   state = e.detail.state;

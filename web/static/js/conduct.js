@@ -4,7 +4,7 @@ import { startCallOnPage } from "./call.js";
 import { explainMediaError, openMedia } from "./devices.js";
 import { Signaling } from "./signaling.js";
 import { NotesAutosave, StagePanel } from "./stage.js";
-import { CodePanel, ScratchPad } from "./code.js";
+import { LaterCode } from "./code-later.js";
 import { t } from "./i18n.js";
 
 const room = document.getElementById("room");
@@ -21,25 +21,28 @@ let lastPresence = null;
 
 signaling.addEventListener("joined", (e) => (lastPresence = e.detail.presence));
 signaling.addEventListener("presence", (e) => (lastPresence = e.detail));
-const code = new CodePanel({
-  signaling,
-  role: "recruiter",
-  name: room.dataset.interviewerName || "Interviewer",
-  root: document.getElementById("code-panel"),
-});
-window.p2pCode = code;
 const stage = new StagePanel({
   interviewId,
   csrf,
   root: document.getElementById("stage"),
   errorBox: document.getElementById("stage-error"),
 });
-const scratch = new ScratchPad({
-  panel: code,
-  root: document.getElementById("scratch-panel"),
-  onChange: (language) => stage.act("/scratch", { language }),
+const code = new LaterCode(({ CodePanel, ScratchPad }) => {
+  const panel = new CodePanel({
+    signaling,
+    role: "recruiter",
+    name: room.dataset.interviewerName || "Interviewer",
+    root: document.getElementById("code-panel"),
+  });
+  const scratch = new ScratchPad({
+    panel,
+    root: document.getElementById("scratch-panel"),
+    onChange: (language) => stage.act("/scratch", { language }),
+  });
+  window.p2pCode = panel;
+  window.p2pScratch = scratch;
+  return { panel, scratch };
 });
-window.p2pScratch = scratch;
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
 const notes = new NotesAutosave({
   interviewId,
@@ -53,8 +56,7 @@ document.getElementById("stage").addEventListener("stagechange", (e) => {
     notesLoaded = true;
     notes.load(e.detail.notes);
   }
-  code.show(e.detail.question);
-  scratch.show(e.detail.scratch, IN_CALL.has(e.detail.state));
+  code.show(e.detail.question, e.detail.scratch, IN_CALL.has(e.detail.state));
   if (e.detail.state === "completed") showCompleted();
 });
 window.p2pStage = stage;
@@ -87,6 +89,7 @@ async function start() {
     lastPresence,
     otherName: candidateName,
   }));
+  code.loadAfterFirstFrame(document.getElementById("remote-video"));
   if (!lastPresence) callState.textContent = t("Waiting for {name}…", { name: candidateName });
 }
 
