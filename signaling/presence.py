@@ -9,6 +9,7 @@ last one a node receives is the room as it is.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -22,6 +23,9 @@ from bus.pubsub import Bus
 PRESENCE_TTL_S = 30.0
 
 Entries = dict[str, dict[str, Any]]
+
+MAX_BATCH = 200
+"""Changes sent to Redis in one pipeline, at most (the rest go in the next)."""
 
 
 class PresenceStore(Protocol):
@@ -120,12 +124,18 @@ class RedisPresence:
 
     The bus must be Redis pub/sub on the same server (web/app.py builds both from REDIS_URL):
     the change script publishes there itself.
+
+    The changes asked for in the same turn of the event loop (a burst of joins) go to Redis in
+    one pipeline: one round trip and one pooled connection for all of them instead of one each.
+    Redis still runs each change's script whole, in the order the changes were asked for.
     """
 
     def __init__(self, client: aioredis.Redis, prefix: str = "p2pi:presence:") -> None:
         self._client = client
         self._prefix = prefix
         self._change = client.register_script(_CHANGE)
+        self._waiting: list[tuple[str, list[Any], asyncio.Future[Any]]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def change(
         self,
@@ -141,12 +151,34 @@ class RedisPresence:
         head = json.dumps(message, separators=(",", ":"))
         if not head.endswith("}") or head == "{}":
             raise ValueError("a presence announcement is a non-empty JSON object")
-        raw = await self._change(
-            keys=[self._prefix + room],
-            args=[peer, entry, int(PRESENCE_TTL_S * 4), channel, head[:-1]],
-        )
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        args = [peer, entry, int(PRESENCE_TTL_S * 4), channel, head[:-1]]
+        self._waiting.append((self._prefix + room, args, future))
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send_changes(), name="presence-changes")
+        raw = await future
         pairs = {_text(raw[i]): raw[i + 1] for i in range(0, len(raw) - 1, 2)}
         return await self._live(room, pairs)
+
+    async def _send_changes(self) -> None:
+        await asyncio.sleep(0)  # the changes of this turn of the loop go in the same pipeline
+        while self._waiting:
+            batch = self._waiting[:MAX_BATCH]
+            del self._waiting[:MAX_BATCH]
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for key, args, _ in batch:
+                        await self._change(keys=[key], args=args, client=pipe)
+                    results = await pipe.execute(raise_on_error=False)
+            except Exception as exc:  # Redis unreachable: every change of the batch fails
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():  # its page went away meanwhile
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     async def put_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
         expires = time.time() + PRESENCE_TTL_S

@@ -117,6 +117,79 @@ async def test_interleaved_changes_on_two_nodes_are_broadcast_in_order(redis_url
         await client.aclose()
 
 
+async def test_a_burst_of_changes_goes_in_few_pipelines_each_answered_in_order(
+    redis_url: str,
+) -> None:
+    """400 changes asked for at once on one node (a reconnect storm): they reach Redis in
+    pipelines of at most MAX_BATCH, yet each is answered with its room as it was right after
+    it, in the order asked, and each room's broadcasts arrive in that order too."""
+    client = aioredis.from_url(redis_url)
+    bus = RedisBus(client)
+    presence = RedisPresence(client)
+    pipelines = 0
+    make_pipeline = client.pipeline
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return make_pipeline(*args, **kwargs)
+
+    client.pipeline = counting  # type: ignore[method-assign]
+    rooms = [f"p2pi:room:burst{r}" for r in range(20)]
+    heard: dict[str, list[dict[str, Any]]] = {room: [] for room in rooms}
+
+    def listener(room: str) -> Any:
+        async def handler(message: dict[str, Any]) -> None:
+            heard[room].append(message)
+
+        return handler
+
+    for room in rooms:
+        await bus.subscribe(room, listener(room))
+    chance = random.Random(5)
+    asked: list[tuple[str, str, dict[str, Any] | None]] = []
+    for n in range(400):
+        room = rooms[chance.randrange(len(rooms))]
+        info = None if chance.random() < 0.25 else {"role": "candidate", "ready": False, "since": n}
+        asked.append((room, f"p{chance.randrange(5)}", info))
+    answers = await asyncio.gather(
+        *(
+            presence.change(room, peer, info, room, {**encode(PresenceChanged(peer)), "n": n})
+            for n, (room, peer, info) in enumerate(asked)
+        )
+    )
+    assert 2 <= pipelines <= 4  # 400 changes, at most 200 a pipeline
+    expected: dict[str, dict[str, Any]] = {room: {} for room in rooms}
+    for (room, peer, info), answer in zip(asked, answers, strict=True):
+        if info is None:
+            expected[room].pop(peer, None)
+        else:
+            expected[room][peer] = info
+        assert answer == expected[room]
+    deadline = time.monotonic() + 10
+    while sum(map(len, heard.values())) < 400 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    for room in rooms:
+        numbers = [message["n"] for message in heard[room]]
+        assert numbers == [n for n, (r, _, _) in enumerate(asked) if r == room]
+    await bus.close()
+    await client.aclose()
+
+
+async def test_changes_fail_clearly_when_redis_is_unreachable() -> None:
+    client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    presence = RedisPresence(client)
+    results = await asyncio.gather(
+        *(
+            presence.change("r", f"p{n}", {"role": "candidate"}, "r", encode(PresenceChanged("p")))
+            for n in range(3)
+        ),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, aioredis.ConnectionError) for r in results), results
+    await client.aclose()
+
+
 async def test_on_one_node_the_broadcast_carries_the_room_too() -> None:
     bus = MemoryBus()
     heard: list[dict[str, Any]] = []
