@@ -32,6 +32,9 @@ CONTRADICTED_AT = 0.8
 """A key point's contradiction from which the rationale names it (if nothing supports it)."""
 OPPOSED_AT = 0.5
 """A misconception contradicted this firmly by a key point the answer states is not named."""
+MISCONCEPTION_ONLY_AT_MOST = 2.0
+"""The score of an answer that asserts a misconception and covers no key point, at most
+(chosen out of fold on train among 2, 3 and 4: the same there, and no kind of answer worse)."""
 CANDIDATES = 3
 """Sentences per key point read by the claim checker (the most similar ones)."""
 
@@ -109,9 +112,23 @@ FEATURES = (
 )
 
 
+Tree = float | list[Any]
+"""A regression tree: a leaf's value, or [feature index, threshold, at or below, above]."""
+
+
+def tree_value(tree: Tree, x: Any) -> float:
+    node = tree
+    while isinstance(node, list):
+        feature, threshold, below, above = node
+        node = below if x[int(feature)] <= threshold else above
+    return float(node)
+
+
 @dataclass(frozen=True)
 class Weights:
-    """The fitted combination: score = intercept + coefficients . features, clipped to 0-10."""
+    """The fitted combination of the features into a score, clipped to 0-10: gradient-boosted
+    regression trees when `trees` is set (training/fit_scorer.py), else the linear
+    intercept + coefficients . features (the prior used without a fitted file)."""
 
     intercept: float = 0.0
     coefficients: tuple[float, ...] = (8.0, -4.0, -2.0, 0.0, 2.0, -3.0, 0.0, 0.0, 0.0, 0.0)
@@ -124,12 +141,26 @@ class Weights:
     confidence: tuple[float, float] = (2.0, -4.0)
     """Logistic calibration of the confidence on the doubt measure: P(|error| <= 2)."""
     fitted_on: str = ""
+    trees: tuple[Tree, ...] = ()
+    """score = intercept + learning_rate x the sum of the trees' values."""
+    learning_rate: float = 0.0
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> Weights:
         if not path.exists():
             return cls()
-        return cls(**fitted_fields(json.loads(path.read_text(encoding="utf-8"))))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            **fitted_fields(data),
+            trees=tuple(data.get("trees", ())),
+            learning_rate=float(data.get("learning_rate", 0.0)),
+        )
+
+    def raw_score(self, x: Any) -> float:
+        """The combination of the features `x` (in FEATURES order), before clipping."""
+        if self.trees:
+            return self.intercept + self.learning_rate * sum(tree_value(t, x) for t in self.trees)
+        return self.intercept + float(np.dot(self.coefficients, x))
 
 
 def fitted_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +395,7 @@ class LocalScorer:
         w = self.weights
         points = list(question.key_points)
         x = np.array([evidence.features[name] for name in FEATURES])
-        score = float(np.clip(w.intercept + float(np.dot(w.coefficients, x)), 0.0, 10.0))
+        score = float(np.clip(w.raw_score(x), 0.0, 10.0))
         relevance = evidence.features["relevance"]
         off_topic = relevance < w.relevance_gate
         if off_topic:
@@ -389,6 +420,8 @@ class LocalScorer:
             for (m, s, _), against in zip(evidence.misconceptions, opposed, strict=True)
             if s >= w.misconception_at and against < OPPOSED_AT and score < 7
         ]
+        if wrong and not covered:
+            score = min(score, MISCONCEPTION_ONLY_AT_MOST)
         a, b = w.confidence
         confidence = 1 / (1 + math.exp(-(a + b * evidence.doubt)))
         doubt = evidence.doubt_sentence

@@ -16,7 +16,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from assistant.llm import LLMJudge  # noqa: E402
-from assistant.local import LocalScorer  # noqa: E402
+from assistant.local import FEATURES, WEIGHTS, LocalScorer, Weights, tree_value  # noqa: E402
 from assistant.scorer import QuestionSpec, is_non_answer  # noqa: E402
 from rooms.bank import bundled_banks  # noqa: E402
 
@@ -322,3 +322,25 @@ async def test_llm_judge_reads_the_misconceptions_and_averages_several_samples(
     assert request["misconceptions"] == list(GIL.misconceptions)
     assert "in Russian" in seen[0]["messages"][0]["content"]
     assert all(r["temperature"] == 0.7 for r in seen)
+
+
+def test_the_shipped_combination_is_boosted_trees_and_a_linear_file_still_loads(
+    tmp_path: Path,
+) -> None:
+    tree = [0, 0.5, -1.0, [1, 0.2, 2.0, 3.0]]  # feature 0 <= 0.5: -1; else by feature 1
+    assert [tree_value(tree, x) for x in ([0.5, 9.0], [0.7, 0.2], [0.7, 0.3])] == [-1.0, 2.0, 3.0]
+    shipped = Weights.load()
+    assert len(shipped.trees) >= 50 and shipped.learning_rate > 0
+    x = [0.5] * len(FEATURES)
+    expected = shipped.intercept + shipped.learning_rate * sum(
+        tree_value(t, x) for t in shipped.trees
+    )
+    assert shipped.raw_score(x) == pytest.approx(expected)
+    # A weights file written before the trees (a recalibrated or older install): linear.
+    old = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    old.pop("trees")
+    old.pop("learning_rate")
+    old["intercept"], old["coefficients"] = 1.0, [2.0] + [0.0] * (len(FEATURES) - 1)
+    (tmp_path / "scorer.json").write_text(json.dumps(old))
+    linear = Weights.load(tmp_path / "scorer.json")
+    assert linear.trees == () and linear.raw_score(x) == pytest.approx(2.0)
