@@ -9,6 +9,7 @@ Needs root (network namespaces).
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,22 @@ pytestmark = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
 
 FIRST = next(b for b in bundled_banks() if b.id == "python-backend").questions[0]
 SPOKEN = " ".join(FIRST.expected_answer.split(". ")[:2])
+LEAD_IN_S = 3.0
+"""Silence before the answer, as a person pauses after the call connects: at 10 % loss the
+DTLS handshake can lose a flight and take a retransmission (1-2 s) to finish on the server's
+side, and what is sent before that is dropped (seen once in CI: the first 2 s of a 15.4 s
+answer). The test is about what happens to the answer, not to the first second of the call."""
+
+
+def with_lead_in(wav: Path, seconds: float) -> Path:
+    """`wav` with `seconds` of silence before it."""
+    padded = wav.with_name(f"padded-{wav.name}")
+    with wave.open(str(wav), "rb") as source, wave.open(str(padded), "wb") as out:
+        out.setparams(source.getparams())
+        silence = int(source.getframerate() * seconds) * source.getsampwidth()
+        out.writeframes(b"\0" * silence * source.getnchannels())
+        out.writeframes(source.readframes(source.getnframes()))
+    return padded
 
 
 @pytest.fixture
@@ -47,8 +64,10 @@ def test_an_answer_over_a_link_that_loses_ten_percent(lab: Lab, tmp_path: Path) 
     database = prepare_database(tmp_path / "db")
     seeded = seed_interview(database)
     service = start_service(lab, server, database, tmp_path)
-    wav = flite(tmp_path / "answer.wav", SPOKEN)
-    spoken_s = wav_seconds(wav)
+    speech = flite(tmp_path / "answer.wav", SPOKEN)
+    spoken_s = wav_seconds(speech)
+    wav = with_lead_in(speech, LEAD_IN_S)
+    sent_s = wav_seconds(wav)
 
     answer_question_1(server, cand, service, seeded, wav)
     answer = wait_for_row(
@@ -64,9 +83,10 @@ def test_an_answer_over_a_link_that_loses_ten_percent(lab: Lab, tmp_path: Path) 
         f"({100 * kept_s / timeline_s:.1f} %), the answer was {spoken_s:.1f} s; WER {error:.2f}"
     )
     print(f"transcript: {answer.text}")
-    # The timeline is whole: the recording lasts as long as the answer (lost packets are
-    # filled where they were lost, not skipped), and ffmpeg plays all of it.
-    assert spoken_s - 1.0 <= timeline_s <= spoken_s + 3.0, (timeline_s, spoken_s)
+    # The timeline is whole: the recording holds the whole answer (lost packets are filled
+    # where they were lost, not skipped; at most the lead-in's start is missing), and ffmpeg
+    # plays all of it.
+    assert spoken_s - 1.0 <= timeline_s <= sent_s + 3.0, (timeline_s, spoken_s, sent_s)
     assert abs(decoded_s - timeline_s) < 0.5
     # A tenth is lost on the way, and most of it is rebuilt from the FEC copy in the packet after
     # a lost one (the candidate encodes as a browser does under loss): without that, about 90 %.
