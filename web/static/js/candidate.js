@@ -172,18 +172,7 @@ async function runNetworkCheck() {
 
 let lastPresence = null;
 const signaling = new Signaling({ role: "candidate", token });
-const code = new LaterCode(({ CodePanel, ScratchPad }) => {
-  const panel = new CodePanel({
-    signaling,
-    role: "candidate",
-    name: root.dataset.candidate || "Candidate",
-    root: document.getElementById("code-panel"),
-  });
-  const scratch = new ScratchPad({ panel, root: document.getElementById("scratch-panel") });
-  window.p2pCode = panel;
-  window.p2pScratch = scratch;
-  return { panel, scratch };
-});
+const code = new LaterCode({ signaling, role: "candidate", name: root.dataset.candidate || "Candidate" });
 signaling.addEventListener("joined", (e) => {
   lastPresence = e.detail.presence;
   state = e.detail.state;

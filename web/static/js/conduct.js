@@ -27,21 +27,11 @@ const stage = new StagePanel({
   root: document.getElementById("stage"),
   errorBox: document.getElementById("stage-error"),
 });
-const code = new LaterCode(({ CodePanel, ScratchPad }) => {
-  const panel = new CodePanel({
-    signaling,
-    role: "recruiter",
-    name: room.dataset.interviewerName || "Interviewer",
-    root: document.getElementById("code-panel"),
-  });
-  const scratch = new ScratchPad({
-    panel,
-    root: document.getElementById("scratch-panel"),
-    onChange: (language) => stage.act("/scratch", { language }),
-  });
-  window.p2pCode = panel;
-  window.p2pScratch = scratch;
-  return { panel, scratch };
+const code = new LaterCode({
+  signaling,
+  role: "recruiter",
+  name: room.dataset.interviewerName || "Interviewer",
+  onScratchChange: (language) => stage.act("/scratch", { language }),
 });
 const IN_CALL = new Set(["plan", "technical", "finishing"]);
 const notes = new NotesAutosave({
