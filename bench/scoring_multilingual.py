@@ -1,5 +1,5 @@
 """bench/scoring.py --language ru: the multilingual scorer on the Russian labelled set
-(tests/data/scoring/ru/: 140 answers to 14 questions, split by question), against the Russian
+(tests/data/scoring/ru/: 320 answers to 32 questions, split by question), against the Russian
 key points and, for the same answers, against the English bank's question on the same subject
 (a Russian answer to an English rubric)."""
 

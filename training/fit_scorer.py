@@ -138,7 +138,7 @@ def fit_weights(
     weights = best[1]
     flagged = {"wrong", "misconception", "mixed"}
     best_f1, best_at = -1.0, weights.misconception_at
-    for at in np.arange(0.3, 0.95, 0.05):
+    for at in np.arange(0.5, 0.95, 0.05):
         tp = fp = fn = 0
         for item, ev in zip(items, evidence, strict=True):
             if ev is None or not ev.misconceptions:

@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
     parser.add_argument("--out", type=Path, default=ROOT / "assistant" / "models")
+    parser.add_argument("--keep-full", action="store_true", help="also write the float model")
     args = parser.parse_args()
     random.seed(SEED)
     np.random.seed(SEED)
@@ -96,7 +97,7 @@ def main() -> None:
         )
 
     fit(model, train, loss_of, report, lr=args.lr, epochs=args.epochs, batch=args.batch, rng=rng)
-    export(model, tokenizer, args.out / "grader-int8.onnx")
+    export(model, tokenizer, args.out / "grader-int8.onnx", keep_full=args.keep_full)
 
 
 @torch.no_grad()
