@@ -37,8 +37,7 @@ def report(language: str, test: bool, show: bool) -> None:
     train_evidence = compute_evidence(scorer, specs, train)
     fitted = [predict(scorer, specs, i, e) for i, e in zip(train, train_evidence, strict=True)]
     print(agreement(train, fitted).line("train (in-sample)"))
-    penalty = float(scorer.weights.fitted_on.split("penalty ")[1].split(")")[0])
-    oof = out_of_fold(scorer, specs, train, train_evidence, penalty)
+    oof = out_of_fold(scorer, specs, train, train_evidence)
     print(agreement(train, oof).line("train out-of-fold"))
     names = ["dev"] + (["test"] if test else [])
     unseen: list[Labelled] = []

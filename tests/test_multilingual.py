@@ -8,6 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
@@ -143,9 +144,70 @@ def test_russian_answers_against_russian_key_points(scorer: ScorerByLanguage) ->
     strong, wrong, off = (scorer.score(gil, a) for a in (STRONG, WRONG, OFF_TOPIC))
     print(f"\nstrong {strong.score}, wrong {wrong.score}, off-topic {off.score}")
     assert strong.scorer == "multilingual"
-    assert strong.score >= 6 and strong.score >= wrong.score + 2 and off.score <= 2
+    assert strong.score >= 5 and strong.score >= wrong.score + 2 and strong.score >= off.score + 3
+    assert off.score <= 2.5
     assert strong.covered and set(strong.covered) <= set(gil.key_points)
     assert cyrillic_share(strong.rationale) > 0.5 and cyrillic_share(off.rationale) > 0.5
+
+
+# (key point, a paraphrase, a confident contradiction, an on-topic sentence that says neither) of
+# Russian questions in the labelled set's dev and test splits: no Russian pair of theirs was
+# learnt from (training/train_claims_e5.py leaves them out).
+UNSEEN_PAIRS = [
+    (
+        "Генератор можно пройти только один раз.",
+        "Если генератор уже перебрали в цикле, второй раз он ничего не выдаст, нужен новый.",
+        "Генератор можно перебирать сколько угодно раз, он каждый раз начинает сначала.",
+        "Генераторы я часто использую при чтении больших файлов построчно.",
+    ),
+    (
+        "Генератор вычисляет значения лениво, только когда их запрашивают.",
+        "Значения считаются по одному, в тот момент, когда цикл просит следующее.",
+        "Генератор сразу при создании вычисляет все значения и держит их списком в памяти.",
+        "В Python есть ещё генераторные выражения в круглых скобках.",
+    ),
+    (
+        "CORS проверяется только браузером, другие клиенты его игнорируют.",
+        "Curl или бэкенд-сервис спокойно получат ответ, заголовки CORS смотрит только браузер.",
+        "CORS проверяет сам сервер и отклоняет запросы с чужих доменов от любых клиентов.",
+        "С CORS я разбирался, когда подключал фронтенд к новому API.",
+    ),
+    (
+        "Для непростых запросов браузер сначала отправляет preflight-запрос методом OPTIONS.",
+        "Перед PUT с JSON браузер сначала шлёт OPTIONS и спрашивает, можно ли.",
+        "Preflight отправляет сервер браузеру методом HEAD, когда основной запрос уже выполнен.",
+        "Настройки CORS у нас хранились в конфиге nginx.",
+    ),
+    (
+        "В PostgreSQL по умолчанию READ COMMITTED, и каждый оператор видит свой снимок данных.",
+        "Постгрес из коробки работает на READ COMMITTED, каждый запрос видит данные на свой старт.",
+        "В PostgreSQL по умолчанию уровень SERIALIZABLE, и вся транзакция видит один снимок.",
+        "Мы используем PostgreSQL уже лет пять в основном сервисе.",
+    ),
+    (
+        "Монотонная калибровка не меняет ранжирование и ROC AUC.",
+        "Калибровка сохраняет порядок прогнозов, так что ROC AUC после неё остаётся тем же.",
+        "После калибровки ROC AUC обычно заметно растёт, потому что порядок объектов меняется.",
+        "Калибровку мы делали для модели оттока в прошлом году.",
+    ),
+]
+
+
+def test_the_claim_head_reads_russian_pairs_of_questions_it_never_saw(
+    scorer: ScorerByLanguage,
+) -> None:
+    """An on-topic sentence that says neither is read as neither, and a contradiction mostly
+    as more contradicting than a paraphrase (the head is weak at both that and paraphrases:
+    it is why confident wrong answers are still scored too high, see the README)."""
+    multilingual = scorer.multilingual
+    firmer = 0
+    for claim, paraphrase, contradiction, neither in UNSEEN_PAIRS:
+        vectors = multilingual.embedder.embed([claim, paraphrase, contradiction, neither])
+        probs = multilingual.head.check(np.repeat(vectors[:1], 3, axis=0), vectors[1:])
+        print(f"\n{np.round(probs, 2).tolist()}")
+        assert int(np.argmax(probs[2])) == 2  # neither
+        firmer += probs[1][1] > probs[0][1]
+    assert firmer >= len(UNSEEN_PAIRS) - 2
 
 
 def test_a_russian_answer_to_an_english_rubric(scorer: ScorerByLanguage) -> None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -41,6 +43,13 @@ from assistant.local import (  # noqa: E402
     tree_value,
 )
 from assistant.scorer import QuestionSpec, is_non_answer  # noqa: E402
+
+
+class HasFeatures(Protocol):
+    """Evidence of either local scorer (English or multilingual)."""
+
+    features: dict[str, float]
+
 
 WITHIN = 2.0
 """A verdict counts as right for the confidence when within this many points of the human."""
@@ -90,11 +99,13 @@ def _tree(x: np.ndarray, residual: np.ndarray, depth: int) -> Tree:
 
 
 def fit_trees(
-    items: list[Labelled], evidence: list[Evidence | None]
+    items: list[Labelled],
+    evidence: Sequence[HasFeatures | None],
+    features: tuple[str, ...] = FEATURES,
 ) -> tuple[float, tuple[Tree, ...]]:
     """Gradient boosting: each tree fits what the ones before it left over."""
     rows = [(i, e) for i, e in zip(items, evidence, strict=True) if e is not None]
-    x = np.array([[e.features[f] for f in FEATURES] for _, e in rows])
+    x = np.array([[e.features[f] for f in features] for _, e in rows])
     y = np.array([i.score for i, _ in rows])
     base = float(y.mean())
     residual = y - base
