@@ -352,7 +352,7 @@ def main() -> None:
             f"moving on {args.gap:g} s after each; "
             f"{__import__('os').cpu_count()} CPUs"
         )
-        print(f"faster-whisper {model} int8, beam 5: real-time factor {rtf:.3f}")
+        print(f"faster-whisper {model} int8, beam {engine.beam_size}: real-time factor {rtf:.3f}")
         print(
             f"partial texts shown while speaking: {partials / (sum(lengths) / 60):.0f} per "
             f"minute of speech (fed at {args.speed:g}x: about one every "
