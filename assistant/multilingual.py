@@ -154,8 +154,9 @@ class Weights(english.Weights):
     covered_at: float = 0.5
     """A key point's calibrated similarity from which it counts as covered (if supported)."""
     misconception_at: float = 0.8
-    """A misconception's support (by its most similar sentence) from which the answer asserts
-    it, when the score is below 7 as well (the claim head errs on single sentences)."""
+    """A misconception's support (the best among its most similar sentences) from which the
+    answer asserts it, when the score is below 7 as well (the claim head errs on single
+    sentences)."""
     confidence: tuple[float, float] = (1.5, -3.0)
 
     @classmethod
