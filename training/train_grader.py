@@ -1,15 +1,16 @@
 """Train the grader: a cross-encoder that reads (rubric, whole answer) and estimates the human
 score. Exported to int8 ONNX as assistant/models/grader-int8.onnx (assistant/grader.py).
 
-Not part of CI. Reproducible (seeded); about 15 minutes on 2 CPU cores. Needs the `train` extra:
-    .venv/bin/python training/train_grader.py [--epochs 4]
+Not part of CI. Reproducible (seeded); about 25 minutes on 2 CPU cores. Needs the `train` extra:
+    .venv/bin/python training/train_grader.py [--epochs 4] [--composed 10]
 
 Training data: training/answers-*.yaml, labelled answers (every kind: strong, partial,
 confidently wrong, vague, off-topic, short, unusual wording, half wrong, a misconception,
 garbled by speech recognition) to bank questions that the labelled evaluation set
 (tests/data/scoring/) does not use at all, and the first labelled set's answers to such
-questions; a third of them again as speech recognition writes them. The evaluation set's
-questions are never seen, so its train split can fit how the grader is weighted and its dev and
+questions; answers composed from the handwritten claim pairs (training/pairs-*.yaml) of the
+same questions (see `composed`); a third of them again as speech recognition writes them. The
+evaluation set's questions are never seen, so its train split can fit how the grader is weighted and its dev and
 test splits measure it.
 """
 
@@ -39,8 +40,87 @@ from rules import spoken  # noqa: E402
 from scoring_data import FIRST_SET, load  # noqa: E402
 
 from assistant.grader import MAX_TOKENS, rubric_text  # noqa: E402
+from assistant.scorer import QuestionSpec  # noqa: E402
 
 SEED = 20261202
+PAIRS = sorted((ROOT / "training").glob("pairs-*.yaml"))
+
+
+def composed(
+    specs: dict[str, QuestionSpec], questions: set[str], per_question: int, rng: random.Random
+) -> list[tuple[str, str, float, str]]:
+    """Answers put together from the claim checker's handwritten sentences of these questions,
+    scored by what they state: each key point supported is worth 9.5 / n, each one contradicted
+    costs 3 / n, each misconception asserted 1.5; only neutral sentences (on topic, saying
+    nothing) 1.5; another question's sentences 0. They teach the grader, at the scale of a
+    whole answer, what the claim checker learns per sentence: a confident wrong answer sounds
+    as fluent and topical as a right one (real answers alone left wrong, partial and off-topic
+    answers all near 3.6 of 10 on unseen questions)."""
+    by: dict[tuple[str, str, str], list[str]] = {}
+    for path in PAIRS:
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            if item["question"] in questions:
+                key = (item["question"], item["claim"], item["label"])
+                by.setdefault(key, []).append(item["sentence"])
+    rows: list[tuple[str, str, float, str]] = []
+    ordered = sorted(questions)
+    mixes = ("strong", "partial", "wrong", "mixed", "misconception", "vague", "off-topic")
+    for question in ordered:
+        spec = specs[question]
+        points = [p for p in spec.key_points if (question, p, "supports") in by]
+        if len(points) < 2:
+            continue
+        n = len(points)
+        for m in range(per_question):
+            mix = mixes[m % len(mixes)]
+            order = rng.sample(points, n)
+            if mix == "strong":
+                right, wrong = order, []
+            elif mix == "partial":
+                right, wrong = order[: max(1, round(n * rng.uniform(0.3, 0.6)))], []
+            elif mix == "wrong":
+                right, wrong = [], order[: max(1, round(n * rng.uniform(0.5, 1.0)))]
+            elif mix == "mixed":
+                half = max(1, n // 2)
+                right, wrong = order[:half], order[half : half + max(1, half - 1)]
+            elif mix == "misconception":
+                right, wrong = order[: max(1, round(n * rng.uniform(0.5, 0.9)))], []
+            else:
+                right, wrong = [], []
+            sentences = [rng.choice(by[(question, p, "supports")]) for p in right]
+            sentences += [
+                rng.choice(by[(question, p, "contradicts")])
+                for p in wrong
+                if (question, p, "contradicts") in by
+            ]
+            asserted = 0
+            if mix in ("misconception", "wrong"):
+                options = [c for c in spec.misconceptions if (question, c, "supports") in by]
+                if options:
+                    sentences.append(rng.choice(by[(question, rng.choice(options), "supports")]))
+                    asserted = 1
+            neutral = [s for p in points for s in by.get((question, p, "neutral"), [])]
+            if mix == "vague" or (neutral and rng.random() < 0.5):
+                sentences += rng.sample(neutral, min(len(neutral), rng.randint(1, 3)))
+            if mix == "off-topic":
+                other = rng.choice([q for q in ordered if q != question])
+                sentences = [
+                    s
+                    for (q, _, kind), ss in by.items()
+                    if q == other and kind == "supports"
+                    for s in ss
+                ]
+                sentences = rng.sample(sentences, min(len(sentences), rng.randint(2, 5)))
+                score = 0.0
+            elif not right and not wrong and not asserted:
+                score = 1.5
+            else:
+                score = 9.5 * len(right) / n - 3 * len(wrong) / n - 1.5 * asserted
+            if not sentences:
+                continue
+            rng.shuffle(sentences)
+            rows.append((question, " ".join(sentences), float(min(9.5, max(0.0, score))), mix))
+    return rows
 
 
 def examples() -> list[tuple[str, str, float, str]]:
@@ -64,6 +144,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
     parser.add_argument("--out", type=Path, default=ROOT / "assistant" / "models")
+    parser.add_argument(
+        "--composed", type=int, default=10, help="answers composed per question from the pairs"
+    )
     parser.add_argument("--keep-full", action="store_true", help="also write the float model")
     args = parser.parse_args()
     random.seed(SEED)
@@ -76,6 +159,7 @@ def main() -> None:
     questions = sorted({r[0] for r in rows})
     aside = set(rng.sample(questions, max(1, len(questions) // 10)))
     train = [r for r in rows if r[0] not in aside]
+    train += composed(specs, set(questions) - aside, args.composed, rng)
     train += [(q, spoken(a), s, k) for q, a, s, k in train if rng.random() < 0.33]
     check = [r for r in rows if r[0] in aside]
     print(
