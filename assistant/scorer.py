@@ -64,7 +64,9 @@ _NON_ANSWERS = re.compile(
     r"^(?:(?:um+|uh+|er+|hmm+|well|so|sorry|okay|ok|yeah|no|i|i'm|im|i am|not|sure|really|"
     r"don't|dont|do not|know|have|haven't|never|worked|with|that|this|it|idea|remember|"
     r"can you|could you|repeat|the|question|please|pass|skip|next|again|one|more|time|"
-    r"what|was|is|no idea)[\s,.!?'-]*)*$",
+    r"what|was|is|no idea|say|said|a|for|moment|second|you|your|me|there|connection|line|"
+    r"audio|sound|video|cut|out|froze|frozen|dropped|broke|up|lost|bad|hear|missed|catch|"
+    r"didn't|did|get)[\s,.!?'-]*)*$",
     re.IGNORECASE,
 )
 
@@ -73,14 +75,16 @@ _NON_ANSWERS_RU = re.compile(
     r"^(?:(?:э+|м+|ну|вот|так|да|нет|не|я|меня|мне|знаю|помню|сказать|могу|честно|говоря|"
     r"к сожалению|извините|простите|сложно|трудно|затрудняюсь|ответить|понятия|не имею|"
     r"никогда|работал|работала|с этим|этим|это|этого|можно|повторить|повторите|вопрос|"
-    r"можете|ещё|еще|раз|пожалуйста|пропустим|следующий|дальше|давайте)[\s,.!?'-]*)*$",
+    r"можете|ещё|еще|раз|пожалуйста|пропустим|следующий|дальше|давайте|связь|звук|пропала|"
+    r"пропал|прервалась|оборвалась|плохо|слышно|слышу|вас|расслышал|расслышала|прослушал|"
+    r"прослушала|на|секунду|что|вы|сказали)[\s,.!?'-]*)*$",
     re.IGNORECASE,
 )
 
 
 def is_non_answer(answer: str) -> bool:
-    """Silence, filler, "I don't know", "can you repeat the question" (in English or Russian):
-    nothing to score."""
+    """Silence, filler, "I don't know", "can you repeat the question", "the connection cut
+    out, say that again?" (in English or Russian): nothing to score."""
     text = answer.strip()
     return (
         len(text.split()) < 3 or bool(_NON_ANSWERS.match(text)) or bool(_NON_ANSWERS_RU.match(text))

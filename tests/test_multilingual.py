@@ -221,7 +221,12 @@ def test_a_russian_answer_to_an_english_rubric(scorer: ScorerByLanguage) -> None
 
 
 def test_silence_and_i_dont_know_in_russian_score_nothing(scorer: ScorerByLanguage) -> None:
-    for said in ["", "Э-э, не знаю, честно говоря.", "Можете повторить вопрос, пожалуйста?"]:
+    for said in [
+        "",
+        "Э-э, не знаю, честно говоря.",
+        "Можете повторить вопрос, пожалуйста?",
+        "Извините, связь прервалась, я не расслышал, что вы сказали. Повторите, пожалуйста.",
+    ]:
         verdict = scorer.score(spec("ru-py-gil"), said)
         assert verdict.score == 0 and verdict.rationale.startswith("Оценивать нечего")
 

@@ -30,7 +30,15 @@ def local() -> LocalScorer:
 
 
 @pytest.mark.parametrize(
-    "answer", ["", "um", "I don't know", "Sorry, can you repeat the question?", "no idea"]
+    "answer",
+    [
+        "",
+        "um",
+        "I don't know",
+        "Sorry, can you repeat the question?",
+        "no idea",
+        "Sorry, you froze for a moment there, I didn't catch that. Could you say it again?",
+    ],
 )
 def test_silence_and_dont_know_score_zero(local: LocalScorer, answer: str) -> None:
     assert is_non_answer(answer)
@@ -103,10 +111,11 @@ def test_local_scorer_agrees_with_the_human_scores_on_unseen_questions(
     dev = [i for i in items if i.question in splits()["dev"]]
     result = agreement(dev, [local.score(specs[i.question], i.answer).score for i in dev])
     print(result.line("dev"))
-    # Measured: Spearman 0.71, MAE 1.66, wrong +2.2 (the goal, 0.85 / 1.2 / +-1.0, is not met).
-    assert result.spearman >= 0.65
-    assert result.mae <= 1.9
-    assert result.bias_by_kind["wrong"] <= 2.8  # the first scorer: +4.5 on these answers
+    # Measured: Spearman 0.889, MAE 1.07, wrong +0.8, off-topic +1.1 (the goal: 0.85 / 1.2 /
+    # every kind within +-1.0); the first scorer: 0.25 / 3.01, wrong +4.5.
+    assert result.spearman >= 0.8
+    assert result.mae <= 1.4
+    assert result.bias_by_kind["wrong"] <= 1.8
 
 
 def test_the_claim_checker_flags_contradictions_of_questions_it_never_saw() -> None:
