@@ -10,8 +10,8 @@ garbled by speech recognition) to bank questions that the labelled evaluation se
 (tests/data/scoring/) does not use at all, and the first labelled set's answers to such
 questions; answers composed from the handwritten claim pairs (training/pairs-*.yaml) of the
 same questions (see `composed`); a third of them again as speech recognition writes them. The
-evaluation set's questions are never seen, so its train split can fit how the grader is weighted and its dev and
-test splits measure it.
+evaluation set's questions are never seen, so its train split can fit how the grader is
+weighted and its dev and test splits measure it.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from crossencoder import CrossEncoder, base_model, encode, export, fit, tokenizer_for  # noqa: E402
 from rules import spoken  # noqa: E402
 from scoring_data import FIRST_SET, load  # noqa: E402
+from train_claims import load_pairs  # noqa: E402
 
 from assistant.grader import MAX_TOKENS, rubric_text  # noqa: E402
 from assistant.scorer import QuestionSpec  # noqa: E402
 
 SEED = 20261202
-PAIRS = sorted((ROOT / "training").glob("pairs-*.yaml"))
 
 
 def composed(
@@ -57,11 +57,9 @@ def composed(
     as fluent and topical as a right one (real answers alone left wrong, partial and off-topic
     answers all near 3.6 of 10 on unseen questions)."""
     by: dict[tuple[str, str, str], list[str]] = {}
-    for path in PAIRS:
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
-            if item["question"] in questions:
-                key = (item["question"], item["claim"], item["label"])
-                by.setdefault(key, []).append(item["sentence"])
+    for question, claim, sentence, label in load_pairs(held_out=set()):
+        if question in questions:
+            by.setdefault((question, claim, label), []).append(sentence)
     rows: list[tuple[str, str, float, str]] = []
     ordered = sorted(questions)
     mixes = ("strong", "partial", "wrong", "mixed", "misconception", "vague", "off-topic")
@@ -71,6 +69,7 @@ def composed(
         if len(points) < 2:
             continue
         n = len(points)
+        neutral = [s for p in points for s in by.get((question, p, "neutral"), [])]
         for m in range(per_question):
             mix = mixes[m % len(mixes)]
             order = rng.sample(points, n)
@@ -99,7 +98,6 @@ def composed(
                 if options:
                     sentences.append(rng.choice(by[(question, rng.choice(options), "supports")]))
                     asserted = 1
-            neutral = [s for p in points for s in by.get((question, p, "neutral"), [])]
             if mix == "vague" or (neutral and rng.random() < 0.5):
                 sentences += rng.sample(neutral, min(len(neutral), rng.randint(1, 3)))
             if mix == "off-topic":
