@@ -145,7 +145,7 @@ RIGHT_KINDS = frozenset(["strong", "unusual", "short", "partial"])
 def answer_pairs(held_out: set[str], rng: random.Random) -> list[tuple[str, str, str, str]]:
     """Sentences of the labelled training answers (training/answers-*.yaml, questions the
     evaluation set does not use) against their question's key points, as the scorer pairs them
-    (each key point with its most similar sentences): a right answer's sentence does not
+    (each key point with its most similar sentence): a right answer's sentence does not
     contradict a key point, however closely it paraphrases it or however little it says ("not
     contradicts"); a confidently wrong answer's sentence does not support one ("not supports").
     The shipped checker reads "server-sent events are only from the server to the client" as
