@@ -410,3 +410,31 @@ def test_the_shipped_combination_is_boosted_trees_and_a_linear_file_still_loads(
     (tmp_path / "scorer.json").write_text(json.dumps(old))
     linear = Weights.load(tmp_path / "scorer.json")
     assert linear.trees == () and linear.raw_score(x) == pytest.approx(2.0)
+
+
+def test_a_kind_weighted_heavier_pulls_the_trees_towards_its_scores() -> None:
+    """Answers the evidence cannot tell apart (the same features) but humans scored apart:
+    unweighted, the trees split the difference; a kind weighted 8 times gets near its score."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
+    from fit_scorer import LEARNING_RATE, fit_trees
+    from scoring_data import Labelled
+
+    class Ev:
+        def __init__(self, value: float) -> None:
+            self.features = {f: value for f in FEATURES}
+
+    items, evidence = [], []
+    for n in range(40):
+        same = 0.3 if n % 2 else 0.7  # two groups; within each, a wrong and a partial answer
+        for kind, score in (("wrong", 1.0), ("partial", 5.0)):
+            items.append(Labelled(f"q{n}", kind, score if same < 0.5 else score + 3, "", ""))
+            evidence.append(Ev(same))
+
+    def predicted(kind_weights: dict[str, float] | None) -> float:
+        base, trees = fit_trees(items, evidence, kind_weights=kind_weights)
+        x = [0.3] * len(FEATURES)
+        return base + LEARNING_RATE * sum(tree_value(t, x) for t in trees)
+
+    assert predicted(None) == pytest.approx(3.0, abs=0.05)  # between wrong 1 and partial 5
+    weighted = predicted({"wrong": 8.0})
+    assert weighted == pytest.approx(1.0 + 4.0 / 9, abs=0.05)  # the weighted mean: (8*1+5)/9
