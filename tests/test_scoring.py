@@ -414,7 +414,8 @@ def test_the_shipped_combination_is_boosted_trees_and_a_linear_file_still_loads(
 
 def test_a_kind_weighted_heavier_pulls_the_trees_towards_its_scores() -> None:
     """Answers the evidence cannot tell apart (the same features) but humans scored apart:
-    unweighted, the trees split the difference; a kind weighted 8 times gets near its score."""
+    unweighted, the trees split the difference; with one kind weighted 8 times they move to the
+    weighted mean, near that kind's score."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
     from fit_scorer import LEARNING_RATE, fit_trees
     from scoring_data import Labelled

@@ -9,10 +9,9 @@ human scores on the evidence features: unlike the ridge regression it replaced, 
 that a strong grader with a firm contradiction is a confident wrong answer, or that few words
 with every key point are a short right one (out of fold on train 0.828 / 1.38 -> 0.866 / 1.19,
 Spearman / MAE; its settings were chosen out of fold on train, among five). The relevance gate
-and the misconception threshold are chosen by
-grid on train; the confidence is
-a logistic fit of "within 2 points of the human score" on out-of-fold residuals (5 folds by
-question inside train), so it is calibrated on answers the weights were not fitted on.
+and the misconception threshold are chosen by grid on train; the confidence is a logistic fit
+of "within 2 points of the human score" on out-of-fold residuals (5 folds by question inside
+train), so it is calibrated on answers the weights were not fitted on.
 bench/scoring.py reports dev and test (never used here) and the out-of-fold numbers.
 """
 
